@@ -1,0 +1,1 @@
+"""Voice catalogues, one folder per Kokoro version, shipped as package data."""

@@ -1,0 +1,169 @@
+"""Command line: parse flags into `Settings`, set up logging, run the server.
+
+This module must stay light: `--help`, `--version` and a bad flag are answered
+without importing torch, so the server module is imported only once the
+settings are known to be good.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+from .config import ENV_PREFIX, ZEROCONF_DEFAULT_NAME, Settings, cli_flag, load_settings
+from .errors import ConfigError, UserFacingError
+
+PROG = "wyoming-kokoro"
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: no usage block, no traceback."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every option defaults to "not given" so precedence works."""
+    defaults = Settings()
+    parser = _Parser(
+        prog=PROG,
+        description="Wyoming-protocol text-to-speech server for Kokoro-82M v1.0 and v0.19.",
+        argument_default=argparse.SUPPRESS,
+        epilog=(
+            f"Every option can also be set with an environment variable {ENV_PREFIX}<NAME> "
+            f"(e.g. {ENV_PREFIX}SPEED=1.2, {ENV_PREFIX}DATA_DIRS=dir1{os.pathsep}dir2) or in "
+            "the --config file under its NAME (e.g. speed, data_dirs). Precedence: command "
+            "line > environment > options file > defaults."
+        ),
+    )
+
+    def add(name: str, help_text: str, **kwargs: Any) -> None:
+        parser.add_argument(cli_flag(name), dest=name, help=help_text, **kwargs)
+
+    add("uri", f"tcp://HOST:PORT, unix://PATH or stdio:// (default: {defaults.uri})", metavar="URI")
+    add(
+        "data_dirs",
+        "folder with v1_0/ and v0_19/ model and voice files; repeat to search several, in "
+        f"order (default: {defaults.data_dirs[0]})",
+        action="append",
+        metavar="DIR",
+    )
+    add("download_dir", "where downloads go (default: the first --data-dir)", metavar="DIR")
+    add(
+        "voice",
+        "default voice, NAME or NAME@VERSION, e.g. af_heart or af_bella@v0.19 "
+        f"(default: {defaults.voice})",
+        metavar="VOICE",
+    )
+    add(
+        "default_version",
+        f"version a bare voice name prefers (default: {defaults.default_version})",
+        choices=None,
+        metavar="{v1.0,v0.19}",
+    )
+    add("device", f"auto, cpu or cuda (default: {defaults.device})", metavar="DEVICE")
+    add("speed", f"speaking speed, 0.5 to 2.0 (default: {defaults.speed})", metavar="SPEED")
+    add(
+        "samples_per_chunk",
+        f"audio samples per chunk event, 64 to 48000 (default: {defaults.samples_per_chunk})",
+        metavar="N",
+    )
+    add(
+        "streaming",
+        "do not advertise or use streaming synthesis (synthesize-start/chunk/stop)",
+        action="store_false",
+    )
+    add(
+        "max_loaded_models",
+        f"models kept in memory at once, 1 or 2 (default: {defaults.max_loaded_models})",
+        metavar="N",
+    )
+    add(
+        "max_text_length",
+        f"longest text per request in characters (default: {defaults.max_text_length})",
+        metavar="N",
+    )
+    add("hub_url", f"model hub or mirror base URL (default: {defaults.hub_url})", metavar="URL")
+    add("v1_repo", f"hub repository of v1.0 (default: {defaults.v1_repo})", metavar="OWNER/NAME")
+    add("v1_revision", f"revision of --v1-repo (default: {defaults.v1_revision})", metavar="REV")
+    add(
+        "v019_repo",
+        f"hub repository of v0.19 (default: {defaults.v019_repo})",
+        metavar="OWNER/NAME",
+    )
+    add(
+        "v019_revision",
+        f"revision of --v019-repo (default: {defaults.v019_revision})",
+        metavar="REV",
+    )
+    add(
+        "v1_model_sha256",
+        "expected SHA-256 of the v1.0 checkpoint (default: the official one)",
+        metavar="HEX",
+    )
+    add(
+        "v019_model_sha256",
+        "expected SHA-256 of the v0.19 checkpoint (default: the official one)",
+        metavar="HEX",
+    )
+    add("offline", "never download; use only files already in the data dirs", action="store_true")
+    add("update_voices", "re-download the voice files at startup", action="store_true")
+    add(
+        "zeroconf",
+        "advertise the server with zeroconf, under NAME or a default name (tcp:// only)",
+        nargs="?",
+        const=ZEROCONF_DEFAULT_NAME,
+        metavar="NAME",
+    )
+    add("zeroconf_host", "address to advertise instead of the detected one", metavar="HOST")
+    add("debug", "log debug messages", action="store_true")
+    add("log_format", "logging format (%%-style)", metavar="FORMAT")
+    add("config", "JSON or YAML options file, keys named like the settings", metavar="FILE")
+    parser.add_argument("--version", action="version", version=__version__)
+    return parser
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from argv (default: sys.argv[1:]) and environ; bad input exits with code 2."""
+    parser = build_parser()
+    namespace = parser.parse_args(argv)
+    try:
+        return load_settings(vars(namespace), environ)
+    except ConfigError as err:
+        parser.error(str(err))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: run the server until stopped."""
+    settings = parse_settings(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        format=settings.log_format,
+        force=True,
+    )
+    _LOGGER.debug("Settings: %s", settings)
+    try:
+        from .server import run_server  # imports torch: only once settings are good
+
+        asyncio.run(run_server(settings))
+    except UserFacingError as err:
+        _LOGGER.debug("Stopped by a user-facing error", exc_info=True)
+        print(f"{PROG}: error: {_one_line(str(err))}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass

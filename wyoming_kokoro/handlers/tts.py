@@ -1,0 +1,274 @@
+"""The Wyoming event handler: describe, one-shot synthesis and streamed synthesis.
+
+Reading events and producing audio run as two tasks per connection: the read
+loop (wyoming's `run`) only parses events and queues work, and a speaker task
+renders queued text sentence by sentence. So `describe`, `ping` and incoming
+`synthesize-chunk`s are handled at once even while audio is being made, and a
+streamed reply is spoken while the rest of it is still arriving.
+
+Protocol rules (as Home Assistant drives it):
+- `synthesize` outside a stream: one audio-start, chunks, one audio-stop for the
+  whole text; the first chunk goes out after the first sentence is rendered.
+- `synthesize-start` … `synthesize-chunk`* … `synthesize-stop`: each complete
+  sentence is sent as its own audio-start/chunks/audio-stop as soon as it is
+  ready; after the stop, the rest is spoken and `synthesize-stopped` follows.
+  The full-text `synthesize` copy HA sends for old servers inside an open
+  stream is ignored (speaking it would double the audio).
+- Bad input gets an `error` event, then the connection is closed; the server
+  keeps serving everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event
+from wyoming.info import Describe
+from wyoming.ping import Ping, Pong
+from wyoming.server import AsyncEventHandler
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeStopped,
+)
+
+from ..engine import SpeechEngine
+from ..errors import BadTextError, ProtocolError, UserFacingError
+from ..models.network import SAMPLE_RATE
+from ..models.voices import Voice
+from ..text.sentences import SentenceSplitter, split_sentences
+from .info import build_info
+
+_LOGGER = logging.getLogger(__name__)
+
+SAMPLE_WIDTH = 2
+CHANNELS = 1
+
+
+@dataclass(frozen=True)
+class HandlerOptions:
+    """Per-server settings the handler needs."""
+
+    streaming: bool
+    samples_per_chunk: int
+    max_text_length: int
+    first_clause_min_chars: int | None = None
+
+
+@dataclass
+class _Utterance:
+    """Queued text to speak: a whole one-shot request, or one sentence of a stream."""
+
+    voice: Voice
+    pack: Path
+    sentences: list[str]
+    streamed: bool
+    """A stream's sentence may hold nothing speakable (an emoji); a one-shot request may not."""
+
+
+class _StreamEnd:
+    """Queued marker: the stream's text is all spoken; send synthesize-stopped."""
+
+
+_Job = _Utterance | _StreamEnd
+
+
+class KokoroEventHandler(AsyncEventHandler):
+    """Serves one Wyoming connection."""
+
+    def __init__(
+        self,
+        engine: SpeechEngine,
+        options: HandlerOptions,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        super().__init__(reader, writer)
+        self.engine = engine
+        self.options = options
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._speaker: asyncio.Task[None] | None = None
+        self._closed = False
+        # Open stream state (None when no stream is open).
+        self._stream_voice: Voice | None = None
+        self._stream_pack: Path | None = None
+        self._splitter: SentenceSplitter | None = None
+        self._stream_chars = 0
+
+    # -- events ------------------------------------------------------------------
+
+    async def handle_event(self, event: Event) -> bool:
+        try:
+            return await self._dispatch(event)
+        except UserFacingError as err:
+            await self._fail(err)
+            return False
+
+    async def _dispatch(self, event: Event) -> bool:
+        if Describe.is_type(event.type):
+            await self.write_event(build_info(self.engine, self.options.streaming).event())
+        elif Ping.is_type(event.type):
+            await self.write_event(Pong(text=Ping.from_event(event).text).event())
+        elif Synthesize.is_type(event.type):
+            if self._stream_voice is None:
+                await self._one_shot(Synthesize.from_event(event))
+            else:
+                _LOGGER.debug("Ignoring the full-text synthesize copy inside a stream")
+        elif SynthesizeStart.is_type(event.type):
+            await self._start_stream(SynthesizeStart.from_event(event))
+        elif SynthesizeChunk.is_type(event.type):
+            self._stream_chunk(SynthesizeChunk.from_event(event).text)
+        elif SynthesizeStop.is_type(event.type):
+            self._stop_stream()
+        else:
+            _LOGGER.debug("Ignoring unexpected event type %s", event.type)
+        return True
+
+    async def _one_shot(self, request: Synthesize) -> None:
+        text = self._check_text(request.text, len(request.text or ""))
+        voice = self.engine.resolve_voice(request.voice.name if request.voice else None)
+        pack = await self.engine.prepare(voice)
+        sentences = split_sentences(text, self.options.first_clause_min_chars)
+        self._enqueue(_Utterance(voice, pack, sentences, streamed=False))
+
+    async def _start_stream(self, request: SynthesizeStart) -> None:
+        if not self.options.streaming:
+            raise ProtocolError("streaming is turned off on this server; send synthesize")
+        if self._stream_voice is not None:
+            raise ProtocolError("synthesize-start received while a stream is already open")
+        voice = self.engine.resolve_voice(request.voice.name if request.voice else None)
+        self._stream_pack = await self.engine.prepare(voice)
+        self._stream_voice = voice
+        self._splitter = SentenceSplitter(
+            first_clause_min_chars=self.options.first_clause_min_chars
+        )
+        self._stream_chars = 0
+
+    def _stream_chunk(self, text: str) -> None:
+        if self._splitter is None:
+            raise ProtocolError("synthesize-chunk received without synthesize-start")
+        self._stream_chars += len(text)
+        if self._stream_chars > self.options.max_text_length:
+            raise BadTextError(
+                f"streamed text exceeds the limit of {self.options.max_text_length} characters"
+            )
+        for sentence in self._splitter.feed(text):
+            self._enqueue_sentence(sentence)
+
+    def _stop_stream(self) -> None:
+        if self._splitter is None:
+            raise ProtocolError("synthesize-stop received without synthesize-start")
+        for sentence in self._splitter.flush():
+            self._enqueue_sentence(sentence)
+        self._enqueue(_StreamEnd())
+        self._stream_voice = self._stream_pack = self._splitter = None
+
+    def _enqueue_sentence(self, sentence: str) -> None:
+        assert self._stream_voice is not None and self._stream_pack is not None
+        self._enqueue(_Utterance(self._stream_voice, self._stream_pack, [sentence], streamed=True))
+
+    def _check_text(self, text: str | None, length: int) -> str:
+        if not text or not text.strip():
+            raise BadTextError("text is empty; send the words to speak")
+        if length > self.options.max_text_length:
+            raise BadTextError(
+                f"text is {length} characters long; the limit is "
+                f"{self.options.max_text_length} (--max-text-length)"
+            )
+        return text
+
+    # -- speaking ----------------------------------------------------------------
+
+    def _enqueue(self, job: _Job) -> None:
+        self._jobs.put_nowait(job)
+        if self._speaker is None:
+            self._speaker = asyncio.create_task(self._speak_jobs(), name="kokoro speaker")
+
+    async def _speak_jobs(self) -> None:
+        try:
+            while not self._closed:
+                job = await self._jobs.get()
+                try:
+                    if isinstance(job, _StreamEnd):
+                        await self.write_event(SynthesizeStopped().event())
+                    else:
+                        await self._speak(job)
+                finally:
+                    self._jobs.task_done()
+        except UserFacingError as err:
+            await self._fail(err)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            _LOGGER.debug("Client went away while audio was being sent")
+            self._closed = True
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            _LOGGER.exception("Synthesis failed")
+            await self._fail(UserFacingError(f"synthesis failed: {err}"))
+
+    async def _speak(self, job: _Utterance) -> None:
+        """Render the job's sentences in order, streaming each one's audio as it is ready."""
+        started = False
+        for sentence in job.sentences:
+            audio = await self.engine.render(job.voice, job.pack, sentence, lambda: self._closed)
+            if self._closed:
+                return
+            if audio.size == 0:
+                continue
+            if not started:
+                await self.write_event(
+                    AudioStart(rate=SAMPLE_RATE, width=SAMPLE_WIDTH, channels=CHANNELS).event()
+                )
+                started = True
+            await self._send_audio(audio.tobytes())
+        if started:
+            await self.write_event(AudioStop().event())
+        elif not job.streamed:
+            raise BadTextError("the text contains nothing that can be spoken")
+
+    async def _send_audio(self, pcm: bytes) -> None:
+        step = self.options.samples_per_chunk * SAMPLE_WIDTH * CHANNELS
+        for offset in range(0, len(pcm), step):
+            await self.write_event(
+                AudioChunk(
+                    rate=SAMPLE_RATE,
+                    width=SAMPLE_WIDTH,
+                    channels=CHANNELS,
+                    audio=pcm[offset : offset + step],
+                ).event()
+            )
+
+    # -- errors and disconnects --------------------------------------------------------
+
+    async def _fail(self, err: UserFacingError) -> None:
+        """Tell the client what went wrong, then close this connection only."""
+        _LOGGER.warning("Request failed: %s", err)
+        if not self._closed:
+            with contextlib.suppress(ConnectionError):
+                await self.write_event(Error(text=str(err), code=err.code).event())
+        self._closed = True
+        self.writer.close()
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been spoken (or the speaker stopped).
+
+        Used when the client has finished sending but still reads, as with stdio://.
+        """
+        if self._speaker is None:
+            return
+        joined = asyncio.create_task(self._jobs.join())
+        await asyncio.wait([joined, self._speaker], return_when=asyncio.FIRST_COMPLETED)
+        joined.cancel()
+
+    async def disconnect(self) -> None:
+        self._closed = True
+        if self._speaker is not None:
+            self._speaker.cancel()

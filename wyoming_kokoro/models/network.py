@@ -1,0 +1,124 @@
+"""The one Kokoro-82M network shared by every model generation.
+
+v0.19 and v1.0 are the same StyleTTS2/ISTFTNet architecture with different
+weights, symbol tables and config spellings. `KokoroNetwork` reuses kokoro's
+`KModel` modules and forward pass, but is built from a normalised config and
+loads its state strictly: a checkpoint with a missing or unexpected tensor is an
+error, never a silently half-loaded model (KModel falls back to strict=False).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from kokoro.istftnet import Decoder
+from kokoro.model import KModel
+from kokoro.modules import CustomAlbert, ProsodyPredictor, TextEncoder
+from transformers import AlbertConfig
+
+from ..errors import ModelLoadError
+
+_LOGGER = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+"""Kokoro's output sample rate (Hz), the same for every generation."""
+
+MAX_TOKENS = 510
+"""Longest token sequence one forward pass takes (512 positions minus two pads)."""
+
+NOISE_SEED = 0
+"""Seed for the vocoder's noise source before every pass: the same text and voice
+always give the same audio (reproducible output, tests that compare bytes)."""
+
+MODULE_NAMES = ("bert", "bert_encoder", "predictor", "text_encoder", "decoder")
+"""Top-level modules; each checkpoint stores one state dict per name."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Hyper-parameters of the network, independent of how a version spells them."""
+
+    n_token: int
+    hidden_dim: int
+    style_dim: int
+    n_layer: int
+    max_dur: int
+    dropout: float
+    n_mels: int
+    text_encoder_kernel_size: int
+    plbert: Mapping[str, Any]
+    istftnet: Mapping[str, Any]
+
+
+class KokoroNetwork(KModel):
+    """Kokoro's network, language- and version-blind: token ids + style in, audio out.
+
+    Subclasses `KModel` for its forward pass (`forward_with_tokens`) but skips its
+    constructor, which would download from the hub and load non-strictly.
+    """
+
+    def __init__(self, config: NetworkConfig) -> None:
+        torch.nn.Module.__init__(self)
+        self.repo_id = None
+        self.vocab: dict[str, int] = {}
+        self.bert = CustomAlbert(AlbertConfig(vocab_size=config.n_token, **config.plbert))
+        self.bert_encoder = torch.nn.Linear(self.bert.config.hidden_size, config.hidden_dim)
+        self.context_length = self.bert.config.max_position_embeddings
+        self.predictor = ProsodyPredictor(
+            style_dim=config.style_dim,
+            d_hid=config.hidden_dim,
+            nlayers=config.n_layer,
+            max_dur=config.max_dur,
+            dropout=config.dropout,
+        )
+        self.text_encoder = TextEncoder(
+            channels=config.hidden_dim,
+            kernel_size=config.text_encoder_kernel_size,
+            depth=config.n_layer,
+            n_symbols=config.n_token,
+        )
+        self.decoder = Decoder(
+            dim_in=config.hidden_dim,
+            style_dim=config.style_dim,
+            dim_out=config.n_mels,
+            **config.istftnet,
+        )
+
+    def load_modules(self, state: Mapping[str, Mapping[str, torch.Tensor]], source: str) -> None:
+        """Load one state dict per top-level module, strictly.
+
+        `source` names the checkpoint file in error messages.
+        """
+        names = set(state)
+        if names != set(MODULE_NAMES):
+            missing = sorted(set(MODULE_NAMES) - names)
+            extra = sorted(names - set(MODULE_NAMES))
+            raise ModelLoadError(
+                f"{source}: checkpoint modules do not match the Kokoro network "
+                f"(missing: {missing or 'none'}, unexpected: {extra or 'none'})"
+            )
+        for name in MODULE_NAMES:
+            try:
+                getattr(self, name).load_state_dict(state[name], strict=True)
+            except RuntimeError as err:
+                first_line = str(err).strip().splitlines()[0]
+                raise ModelLoadError(
+                    f"{source}: module '{name}' does not fit the network: {first_line}"
+                ) from err
+
+    @torch.inference_mode()
+    def synthesize(self, token_ids: list[int], style: torch.Tensor, speed: float) -> torch.Tensor:
+        """Speak one segment: token ids (without pads) and a [1, 256] style vector.
+
+        Returns mono float audio at `SAMPLE_RATE` on the CPU.
+        """
+        if not 0 < len(token_ids) <= MAX_TOKENS:
+            raise ValueError(f"segment of {len(token_ids)} tokens; expected 1..{MAX_TOKENS}")
+        ids = torch.tensor([[0, *token_ids, 0]], dtype=torch.long, device=self.device)
+        torch.manual_seed(NOISE_SEED)
+        audio, _durations = self.forward_with_tokens(ids, style.to(self.device), speed)
+        return audio.reshape(-1).float().cpu()

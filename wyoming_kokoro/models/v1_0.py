@@ -1,0 +1,67 @@
+"""Kokoro v1.0: misaki G2P, vocabulary in config.json, hub checkpoint layout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..errors import ModelLoadError
+from .build import VersionBuild
+from .g2p import Phonemizer
+from .network import NetworkConfig
+
+# Languages misaki hands to espeak-ng for v1.0 (prefix -> espeak language).
+_ESPEAK_LANGUAGES = {"e": "es", "f": "fr-fr", "h": "hi", "i": "it", "p": "pt-br"}
+
+
+class V10Build(VersionBuild):
+    """Kokoro v1.0 (hexgrad/Kokoro-82M, kokoro-v1_0.pth)."""
+
+    version = "v1.0"
+    folder = "v1_0"
+    checkpoint_name = "kokoro-v1_0.pth"
+    pack_rows = 510
+    languages: ClassVar[Mapping[str, str]] = {"a": "en-us", "b": "en-gb", **_ESPEAK_LANGUAGES}
+
+    def network_config(self, raw: Mapping[str, Any]) -> NetworkConfig:
+        try:
+            return NetworkConfig(
+                n_token=raw["n_token"],
+                hidden_dim=raw["hidden_dim"],
+                style_dim=raw["style_dim"],
+                n_layer=raw["n_layer"],
+                max_dur=raw["max_dur"],
+                dropout=raw["dropout"],
+                n_mels=raw["n_mels"],
+                text_encoder_kernel_size=raw["text_encoder_kernel_size"],
+                plbert=raw["plbert"],
+                istftnet=raw["istftnet"],
+            )
+        except KeyError as err:
+            raise ModelLoadError(f"v1.0 config.json lacks the key {err}") from err
+
+    def symbols(self, raw: Mapping[str, Any]) -> Mapping[str, int]:
+        vocab = raw.get("vocab")
+        if not isinstance(vocab, Mapping) or not vocab:
+            raise ModelLoadError("v1.0 config.json has no 'vocab' symbol table")
+        return dict(vocab)
+
+    def module_states(self, checkpoint: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+        # The hub file is already {module: state_dict}.
+        if "net" in checkpoint:
+            raise ModelLoadError(
+                f"{source}: this is a v0.19 checkpoint ({{'net': ...}} layout); "
+                "it cannot be loaded as v1.0"
+            )
+        return checkpoint
+
+    def style_row(self, phonemes: str, token_ids: list[int]) -> int:
+        # kokoro's pipeline styles by phoneme-string length.
+        return min(max(len(phonemes), 1) - 1, self.pack_rows - 1)
+
+    def make_phonemizer(self, prefix: str, symbols: Mapping[str, int]) -> Phonemizer:
+        from .g2p.misaki_g2p import MisakiEnglish, MisakiEspeak
+
+        if prefix in ("a", "b"):
+            return MisakiEnglish(british=prefix == "b")
+        return MisakiEspeak(_ESPEAK_LANGUAGES[prefix])

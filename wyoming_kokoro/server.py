@@ -1,0 +1,144 @@
+"""Wires settings into the model layer, the event handler and discovery, and serves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlparse
+
+from wyoming.server import AsyncServer, AsyncStdioServer
+
+from . import __version__
+from .config import Settings
+from .engine import SpeechEngine
+from .errors import ConfigError, UserFacingError
+from .handlers.tts import HandlerOptions, KokoroEventHandler
+from .models.build import VersionBuild
+from .models.download import source_for
+from .models.files import FileStore
+from .models.manager import ModelManager, resolve_device
+from .models.v0_19 import V019Build
+from .models.v1_0 import V10Build
+from .models.voices import VoiceRegistry
+
+_LOGGER = logging.getLogger(__name__)
+
+FIRST_CLAUSE_MIN_CHARS = 60
+"""A reply's first piece may end at a clause boundary once it is this long (see README)."""
+
+
+def make_builds() -> dict[str, VersionBuild]:
+    """Every Kokoro generation this server can run, by version string."""
+    return {build.version: build for build in (V10Build(), V019Build())}
+
+
+def make_file_store(settings: Settings) -> FileStore:
+    """Where model and voice files are found, and where they are fetched from."""
+    sources = {
+        "v1.0": source_for("v1.0", settings.hub_url, settings.v1_repo, settings.v1_revision),
+        "v0.19": source_for("v0.19", settings.hub_url, settings.v019_repo, settings.v019_revision),
+    }
+    return FileStore(
+        data_dirs=settings.data_dirs,
+        download_dir=settings.effective_download_dir,
+        sources=sources,
+        offline=settings.offline,
+        checkpoint_sha256={
+            "v1.0": settings.v1_model_sha256,
+            "v0.19": settings.v019_model_sha256,
+        },
+    )
+
+
+def make_engine(settings: Settings) -> SpeechEngine:
+    """Build the shared model layer (nothing heavy is loaded yet)."""
+    builds = make_builds()
+    files = make_file_store(settings)
+    registry = VoiceRegistry(builds, settings.data_dirs, settings.default_version)
+    manager = ModelManager(
+        builds, files.ensure_model, resolve_device(settings.device), settings.max_loaded_models
+    )
+    engine = SpeechEngine(registry, manager, files, settings.voice, settings.speed)
+    voice = engine.resolve_voice(None)  # an unknown --voice fails at start, not per request
+    if not registry.speakable(voice):
+        raise ConfigError(
+            f"voice: '{settings.voice}' is in a language this server cannot speak yet"
+        )
+    return engine
+
+
+async def run_server(settings: Settings) -> None:
+    """Serve until stopped (SIGTERM, Ctrl-C or the end of stdin for stdio://)."""
+    engine = make_engine(settings)
+    if settings.update_voices:
+        loop = asyncio.get_running_loop()
+        for version in engine.registry.builds:
+            refreshed = await loop.run_in_executor(None, engine.files.refresh_voices, version)
+            _LOGGER.info("Refreshed %d %s voice file(s)", len(refreshed), version)
+
+    try:
+        server = AsyncServer.from_uri(settings.uri)
+    except ValueError as err:
+        raise ConfigError(f"uri: {err}") from err
+    options = HandlerOptions(
+        streaming=settings.streaming,
+        samples_per_chunk=settings.samples_per_chunk,
+        max_text_length=settings.max_text_length,
+        first_clause_min_chars=FIRST_CLAUSE_MIN_CHARS,
+    )
+    advertiser = await _start_zeroconf(settings, engine)
+    warm_up = asyncio.create_task(_warm_up(engine), name="kokoro warm-up")
+    _LOGGER.info(
+        "wyoming-kokoro %s serving %d voices on %s",
+        __version__,
+        len(engine.registry.all()),
+        settings.uri,
+    )
+    handlers: list[KokoroEventHandler] = []
+
+    def make_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        handler = KokoroEventHandler(engine, options, reader, writer)
+        if isinstance(server, AsyncStdioServer):
+            handlers.append(handler)
+        return handler
+
+    try:
+        await server.run(make_handler)
+        # stdio: input ended, but the caller still reads our output; finish speaking.
+        for handler in handlers:
+            await handler.drain()
+    finally:
+        warm_up.cancel()
+        if advertiser is not None:
+            await advertiser.stop()
+        engine.close()
+
+
+async def _warm_up(engine: SpeechEngine) -> None:
+    """Fetch and load the default model in the background; failures are reported, not fatal."""
+    try:
+        await engine.warm_up()
+    except UserFacingError as err:
+        _LOGGER.error("Default voice is not ready: %s", err)
+    except Exception:
+        _LOGGER.exception("Warm-up failed")
+
+
+async def _start_zeroconf(settings: Settings, engine: SpeechEngine):
+    """Advertise NAME._wyoming._tcp.local. when --zeroconf is given (tcp:// only)."""
+    if settings.zeroconf is None:
+        return None
+    uri = urlparse(settings.uri)
+    if uri.scheme != "tcp" or uri.port is None:
+        raise ConfigError("zeroconf: discovery needs a tcp:// uri with a port")
+    from .discovery import ZeroconfAdvertiser, default_service_name
+
+    advertiser = ZeroconfAdvertiser(
+        port=uri.port,
+        name=settings.zeroconf or default_service_name(),
+        bind_host=uri.hostname or "0.0.0.0",
+        host_override=settings.zeroconf_host,
+        properties={"version": __version__, "voices": str(len(engine.registry.all()))},
+    )
+    await advertiser.start()
+    return advertiser
