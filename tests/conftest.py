@@ -26,6 +26,8 @@ from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
+from .fake_hub import Hub, running_hub
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 SHARED_KOKORO = SHARED / "kokoro"
@@ -136,6 +138,13 @@ def start_server(weights_dir: Path, tmp_path: Path) -> Iterator:
     yield _start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def hub(fixture_weights: dict[str, Path]) -> Iterator[Hub]:
+    """A fake hub on 127.0.0.1 serving hexgrad/Kokoro-82M and hexgrad/kLegacy (v0.19/)."""
+    with running_hub(fixture_weights) as state:
+        yield state
 
 
 # -- client helpers ------------------------------------------------------------------

@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"longest text per request in characters (default: {defaults.max_text_length})",
         metavar="N",
     )
+    add(
+        "first_clause_chars",
+        "a reply's first piece may end at a comma, colon or dash once it has this many "
+        f"characters, to start speaking sooner; 0 turns it off (default: "
+        f"{defaults.first_clause_chars})",
+        metavar="N",
+    )
     add("hub_url", f"model hub or mirror base URL (default: {defaults.hub_url})", metavar="URL")
     add("v1_repo", f"hub repository of v1.0 (default: {defaults.v1_repo})", metavar="OWNER/NAME")
     add("v1_revision", f"revision of --v1-repo (default: {defaults.v1_revision})", metavar="REV")

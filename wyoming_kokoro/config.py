@@ -336,6 +336,7 @@ SCHEMA = vol.Schema(
         vol.Optional("streaming", default=True): _boolean(),
         vol.Optional("max_loaded_models", default=2): _whole_number(1, 2),
         vol.Optional("max_text_length", default=10000): _whole_number(1, 100000),
+        vol.Optional("first_clause_chars", default=60): _whole_number(0, 400),
         vol.Optional("hub_url", default="https://huggingface.co"): _hub_url(),
         vol.Optional("v1_repo", default="hexgrad/Kokoro-82M"): _text(
             r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*",
@@ -420,6 +421,7 @@ class Settings:
     streaming: bool = _DEFAULTS["streaming"]
     max_loaded_models: int = _DEFAULTS["max_loaded_models"]
     max_text_length: int = _DEFAULTS["max_text_length"]
+    first_clause_chars: int = _DEFAULTS["first_clause_chars"]
     hub_url: str = _DEFAULTS["hub_url"]
     v1_repo: str = _DEFAULTS["v1_repo"]
     v1_revision: str = _DEFAULTS["v1_revision"]

@@ -63,6 +63,8 @@ class SpeechEngine:
             return False
         if voice.local_path is not None:
             return voice.local_path.is_file()
+        if not voice.downloadable:
+            return self.files.find(voice.version, voice.relpath) is not None
         return self.files.can_serve(voice.version, voice.relpath)
 
     async def prepare(self, voice: Voice) -> Path:

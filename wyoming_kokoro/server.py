@@ -14,7 +14,7 @@ from .engine import SpeechEngine
 from .errors import ConfigError, UserFacingError
 from .handlers.tts import HandlerOptions, KokoroEventHandler
 from .models.build import VersionBuild
-from .models.download import source_for
+from .models.download import DEFAULT_HUB_URL, default_hub_url, source_for
 from .models.files import FileStore
 from .models.manager import ModelManager, resolve_device
 from .models.v0_19 import V019Build
@@ -22,9 +22,6 @@ from .models.v1_0 import V10Build
 from .models.voices import VoiceRegistry
 
 _LOGGER = logging.getLogger(__name__)
-
-FIRST_CLAUSE_MIN_CHARS = 60
-"""A reply's first piece may end at a clause boundary once it is this long (see README)."""
 
 
 def make_builds() -> dict[str, VersionBuild]:
@@ -34,9 +31,11 @@ def make_builds() -> dict[str, VersionBuild]:
 
 def make_file_store(settings: Settings) -> FileStore:
     """Where model and voice files are found, and where they are fetched from."""
+    # HF_ENDPOINT (the hub library's variable) applies unless --hub-url names another hub.
+    hub = default_hub_url() if settings.hub_url == DEFAULT_HUB_URL else settings.hub_url
     sources = {
-        "v1.0": source_for("v1.0", settings.hub_url, settings.v1_repo, settings.v1_revision),
-        "v0.19": source_for("v0.19", settings.hub_url, settings.v019_repo, settings.v019_revision),
+        "v1.0": source_for("v1.0", hub, settings.v1_repo, settings.v1_revision),
+        "v0.19": source_for("v0.19", hub, settings.v019_repo, settings.v019_revision),
     }
     return FileStore(
         data_dirs=settings.data_dirs,
@@ -84,7 +83,7 @@ async def run_server(settings: Settings) -> None:
         streaming=settings.streaming,
         samples_per_chunk=settings.samples_per_chunk,
         max_text_length=settings.max_text_length,
-        first_clause_min_chars=FIRST_CLAUSE_MIN_CHARS,
+        first_clause_min_chars=settings.first_clause_chars or None,
     )
     advertiser = await _start_zeroconf(settings, engine)
     warm_up = asyncio.create_task(_warm_up(engine), name="kokoro warm-up")

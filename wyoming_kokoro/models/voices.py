@@ -41,6 +41,8 @@ class Voice:
     """Where the pack lives in the version's source (catalogue voices)."""
     local_path: Path | None = None
     """A user's own pack on disk (not in the catalogue)."""
+    downloadable: bool = True
+    """False for community packs the version's source does not carry: served only from disk."""
 
     @property
     def qualified_name(self) -> str:
@@ -82,6 +84,7 @@ class VoiceRegistry:
                     gender=info.gender,
                     display_name=info.display_name,
                     file=info.file,
+                    downloadable=info.official,
                 )
         for voice in self._scan_user_packs(data_dirs):
             self._voices.setdefault((voice.version, voice.name), voice)
@@ -115,6 +118,7 @@ class VoiceRegistry:
                                 display_name=name.split("_", 1)[-1].replace("_", " ").title(),
                                 file=None,
                                 local_path=path,
+                                downloadable=False,
                             )
                         )
                         _LOGGER.info("Found user voice %s@%s at %s", name, version, path)
