@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 from pathlib import Path
 
+from wyoming_kokoro.models.download import sha256_of
+
 from .conftest import SHARED_KOKORO, ServerProcess, describe, free_port, synthesize, transcribe
 from .fake_hub import V1_PREFIX, Hub
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def wait_for(predicate, timeout: float = 120.0) -> None:
@@ -31,7 +24,7 @@ def test_first_run_downloads_then_speaks_then_works_offline(
     hub: Hub, fixture_weights, tmp_path: Path, transcriber
 ) -> None:
     data = tmp_path / "data"
-    checkpoint_sha = sha256(fixture_weights["v1_0"])
+    checkpoint_sha = sha256_of(fixture_weights["v1_0"])
     online = ServerProcess(
         ["--data-dir", str(data), "--hub-url", hub.url, "--v1-model-sha256", checkpoint_sha]
     )
@@ -42,7 +35,7 @@ def test_first_run_downloads_then_speaks_then_works_offline(
         reply = asyncio.run(synthesize(online.uri, "Open the front door.", None))
         assert reply.error is None, reply.error
         assert "front door" in transcribe(transcriber, reply.audio)
-        assert sha256(data / "v1_0" / "kokoro-v1_0.pth") == checkpoint_sha
+        assert sha256_of(data / "v1_0" / "kokoro-v1_0.pth") == checkpoint_sha
         # Another voice is fetched on first use, once.
         assert not (data / "v1_0" / "voices" / "bf_emma.pt").exists()
         assert asyncio.run(synthesize(online.uri, "Hello.", "bf_emma")).seconds > 0.3

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -52,6 +52,14 @@ class NetworkConfig:
     text_encoder_kernel_size: int
     plbert: Mapping[str, Any]
     istftnet: Mapping[str, Any]
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], version: str) -> NetworkConfig:
+        """Pick the hyper-parameters out of a config mapping (extra keys are ignored)."""
+        try:
+            return cls(**{f.name: raw[f.name] for f in fields(cls)})
+        except KeyError as err:
+            raise ModelLoadError(f"{version} config.json lacks the key {err}") from err
 
 
 class KokoroNetwork(KModel):

@@ -44,22 +44,18 @@ class V019Build(VersionBuild):
     languages: ClassVar[Mapping[str, str]] = {"a": "en-us", "b": "en-gb"}
 
     def network_config(self, raw: Mapping[str, Any]) -> NetworkConfig:
-        try:
-            decoder = {k: v for k, v in raw["decoder"].items() if k != "type"}
-            return NetworkConfig(
-                n_token=raw["n_token"],
-                hidden_dim=raw["hidden_dim"],
-                style_dim=raw["style_dim"],
-                n_layer=raw["n_layer"],
-                max_dur=raw["max_dur"],
-                dropout=raw["dropout"],
-                n_mels=raw["n_mels"],
-                text_encoder_kernel_size=_V019_TEXT_ENCODER_KERNEL,
-                plbert=_V019_PLBERT,
-                istftnet=decoder,
-            )
-        except (KeyError, AttributeError) as err:
-            raise ModelLoadError(f"v0.19 config.json lacks the key {err}") from err
+        decoder = raw.get("decoder")
+        if not isinstance(decoder, Mapping):
+            raise ModelLoadError("v0.19 config.json lacks the 'decoder' settings")
+        return NetworkConfig.from_mapping(
+            {
+                **raw,
+                "text_encoder_kernel_size": _V019_TEXT_ENCODER_KERNEL,
+                "plbert": _V019_PLBERT,
+                "istftnet": {k: v for k, v in decoder.items() if k != "type"},
+            },
+            self.version,
+        )
 
     def symbols(self, raw: Mapping[str, Any]) -> Mapping[str, int]:
         if raw.get("n_token") != len(V019_SYMBOLS):

@@ -24,21 +24,7 @@ class V10Build(VersionBuild):
     languages: ClassVar[Mapping[str, str]] = {"a": "en-us", "b": "en-gb", **_ESPEAK_LANGUAGES}
 
     def network_config(self, raw: Mapping[str, Any]) -> NetworkConfig:
-        try:
-            return NetworkConfig(
-                n_token=raw["n_token"],
-                hidden_dim=raw["hidden_dim"],
-                style_dim=raw["style_dim"],
-                n_layer=raw["n_layer"],
-                max_dur=raw["max_dur"],
-                dropout=raw["dropout"],
-                n_mels=raw["n_mels"],
-                text_encoder_kernel_size=raw["text_encoder_kernel_size"],
-                plbert=raw["plbert"],
-                istftnet=raw["istftnet"],
-            )
-        except KeyError as err:
-            raise ModelLoadError(f"v1.0 config.json lacks the key {err}") from err
+        return NetworkConfig.from_mapping(raw, self.version)
 
     def symbols(self, raw: Mapping[str, Any]) -> Mapping[str, int]:
         vocab = raw.get("vocab")
