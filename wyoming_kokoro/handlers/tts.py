@@ -267,6 +267,13 @@ class KokoroEventHandler(AsyncEventHandler):
         joined = asyncio.create_task(self._jobs.join())
         await asyncio.wait([joined, self._speaker], return_when=asyncio.FIRST_COMPLETED)
         joined.cancel()
+        # drain() only waits above the high-water mark: let the transport empty its buffer
+        # before the process exits, or the last events (audio-stop) are lost.
+        transport = self.writer.transport
+        for _ in range(1000):
+            if transport.is_closing() or transport.get_write_buffer_size() == 0:
+                break
+            await asyncio.sleep(0.01)
 
     async def disconnect(self) -> None:
         self._closed = True
