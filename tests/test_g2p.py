@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import spacy
 
 from wyoming_kokoro.models.g2p.misaki_g2p import MisakiEnglish
@@ -11,7 +12,8 @@ from wyoming_kokoro.models.v0_19 import V019_SYMBOLS
 
 def test_misaki_english_works_without_the_downloadable_spacy_package() -> None:
     # misaki would `spacy.cli.download("en_core_web_sm")` when this is False; we never need it.
-    assert not spacy.util.is_package("en_core_web_sm")
+    if spacy.util.is_package("en_core_web_sm"):
+        pytest.skip("the official en_core_web_sm is installed here; the offline path is unused")
     american = MisakiEnglish(british=False)("Tomato.")
     british = MisakiEnglish(british=True)("Tomato.")
     assert american and british and american != british

@@ -102,7 +102,12 @@ async def run_server(settings: Settings) -> None:
         return handler
 
     try:
-        await server.run(make_handler)
+        try:
+            await server.run(make_handler)
+        except OSError as err:  # e.g. the port is taken (wyoming-piper also uses 10200)
+            raise ConfigError(
+                f"uri: cannot listen on {settings.uri}: {err.strerror or err}"
+            ) from err
         # stdio: input ended, but the caller still reads our output; finish speaking.
         for handler in handlers:
             await handler.drain()

@@ -81,6 +81,25 @@ class _StreamEnd:
 _Job = _Utterance | _StreamEnd
 
 
+def _text_field(event: Event) -> str:
+    """The event's `text`, which must be a string."""
+    text = (event.data or {}).get("text")
+    if not isinstance(text, str):
+        raise ProtocolError(f"malformed {event.type} event: 'text' must be a string")
+    return text
+
+
+def _voice_field(event: Event) -> str | None:
+    """The requested voice name, or None when the event names none."""
+    voice = (event.data or {}).get("voice")
+    if voice is None:
+        return None
+    name = voice.get("name") if isinstance(voice, dict) else voice
+    if name is not None and not isinstance(name, str):
+        raise ProtocolError(f"malformed {event.type} event: 'voice.name' must be a string")
+    return name
+
+
 class KokoroEventHandler(AsyncEventHandler):
     """Serves one Wyoming connection."""
 
@@ -102,15 +121,24 @@ class KokoroEventHandler(AsyncEventHandler):
         self._stream_pack: Path | None = None
         self._splitter: SentenceSplitter | None = None
         self._stream_chars = 0
+        # With streaming off, a client that streams anyway is served from its full-text copy.
+        self._ignored_stream = False
 
     # -- events ------------------------------------------------------------------
 
     async def handle_event(self, event: Event) -> bool:
+        if self._closed:
+            return False  # an error was sent or the client left: ignore what is still buffered
         try:
             return await self._dispatch(event)
         except UserFacingError as err:
             await self._fail(err)
-            return False
+        except ConnectionError:
+            self._closed = True
+        except Exception as err:
+            _LOGGER.exception("Failed to handle %s", event.type)
+            await self._fail(UserFacingError(f"internal error while handling {event.type}: {err}"))
+        return False
 
     async def _dispatch(self, event: Event) -> bool:
         if Describe.is_type(event.type):
@@ -119,32 +147,36 @@ class KokoroEventHandler(AsyncEventHandler):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
         elif Synthesize.is_type(event.type):
             if self._stream_voice is None:
-                await self._one_shot(Synthesize.from_event(event))
+                await self._one_shot(event)
             else:
                 _LOGGER.debug("Ignoring the full-text synthesize copy inside a stream")
         elif SynthesizeStart.is_type(event.type):
-            await self._start_stream(SynthesizeStart.from_event(event))
+            await self._start_stream(event)
         elif SynthesizeChunk.is_type(event.type):
-            self._stream_chunk(SynthesizeChunk.from_event(event).text)
+            self._stream_chunk(_text_field(event))
         elif SynthesizeStop.is_type(event.type):
             self._stop_stream()
         else:
             _LOGGER.debug("Ignoring unexpected event type %s", event.type)
         return True
 
-    async def _one_shot(self, request: Synthesize) -> None:
-        text = self._check_text(request.text, len(request.text or ""))
-        voice = self.engine.resolve_voice(request.voice.name if request.voice else None)
+    async def _one_shot(self, event: Event) -> None:
+        text = _text_field(event)
+        self._check_text(text, len(text))
+        voice = self.engine.resolve_voice(_voice_field(event))
         pack = await self.engine.prepare(voice)
         sentences = split_sentences(text, self.options.first_clause_min_chars)
         self._enqueue(_Utterance(voice, pack, sentences, streamed=False))
 
-    async def _start_stream(self, request: SynthesizeStart) -> None:
+    async def _start_stream(self, event: Event) -> None:
         if not self.options.streaming:
-            raise ProtocolError("streaming is turned off on this server; send synthesize")
+            # Not advertised, but a client may not have re-read describe: it also sends the
+            # full text as `synthesize`, which is spoken; stop is answered with stopped.
+            self._ignored_stream = True
+            return
         if self._stream_voice is not None:
             raise ProtocolError("synthesize-start received while a stream is already open")
-        voice = self.engine.resolve_voice(request.voice.name if request.voice else None)
+        voice = self.engine.resolve_voice(_voice_field(event))
         self._stream_pack = await self.engine.prepare(voice)
         self._stream_voice = voice
         self._splitter = SentenceSplitter(
@@ -153,6 +185,8 @@ class KokoroEventHandler(AsyncEventHandler):
         self._stream_chars = 0
 
     def _stream_chunk(self, text: str) -> None:
+        if self._ignored_stream:
+            return
         if self._splitter is None:
             raise ProtocolError("synthesize-chunk received without synthesize-start")
         self._stream_chars += len(text)
@@ -164,6 +198,10 @@ class KokoroEventHandler(AsyncEventHandler):
             self._enqueue_sentence(sentence)
 
     def _stop_stream(self) -> None:
+        if self._ignored_stream:
+            self._ignored_stream = False
+            self._enqueue(_StreamEnd())
+            return
         if self._splitter is None:
             raise ProtocolError("synthesize-stop received without synthesize-start")
         for sentence in self._splitter.flush():
@@ -175,8 +213,8 @@ class KokoroEventHandler(AsyncEventHandler):
         assert self._stream_voice is not None and self._stream_pack is not None
         self._enqueue(_Utterance(self._stream_voice, self._stream_pack, [sentence], streamed=True))
 
-    def _check_text(self, text: str | None, length: int) -> str:
-        if not text or not text.strip():
+    def _check_text(self, text: str, length: int) -> str:
+        if not text.strip():
             raise BadTextError("text is empty; send the words to speak")
         if length > self.options.max_text_length:
             raise BadTextError(
@@ -208,6 +246,7 @@ class KokoroEventHandler(AsyncEventHandler):
         except (ConnectionError, asyncio.IncompleteReadError):
             _LOGGER.debug("Client went away while audio was being sent")
             self._closed = True
+            self.writer.close()
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -218,7 +257,19 @@ class KokoroEventHandler(AsyncEventHandler):
         """Render the job's sentences in order, streaming each one's audio as it is ready."""
         started = False
         for sentence in job.sentences:
-            audio = await self.engine.render(job.voice, job.pack, sentence, lambda: self._closed)
+            try:
+                audio = await self.engine.render(
+                    job.voice, job.pack, sentence, lambda: self._closed
+                )
+            except UserFacingError:
+                raise
+            except Exception:
+                if not job.streamed:
+                    raise
+                # One odd sentence (a G2P crash on strange input) must not silence the
+                # rest of a streamed reply.
+                _LOGGER.exception("Skipping a sentence that could not be spoken: %r", sentence)
+                continue
             if self._closed:
                 return
             if audio.size == 0:
