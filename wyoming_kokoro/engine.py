@@ -3,7 +3,10 @@
 It owns the two thread pools that keep blocking work off the event loop:
 - one inference thread, shared by every connection. Jobs are single sentences,
   so clients take turns sentence by sentence, and torch gets all CPU cores for
-  the job at hand instead of two jobs thrashing each other;
+  the job at hand instead of two jobs thrashing each other. Being single, it
+  also serialises model switches, so the manager never has to wait for a busy
+  slot in practice (its wait and timeout guard more workers, should a later
+  scheduler add them);
 - a small I/O pool for file checks and downloads, so fetching a voice never
   stalls someone else's inference.
 """
@@ -116,6 +119,7 @@ class SpeechEngine:
         _LOGGER.info("Warm-up done: %s is ready", voice.qualified_name)
 
     def close(self) -> None:
-        """Stop the thread pools (pending jobs are dropped)."""
+        """Stop the thread pools (pending jobs are dropped) and any running download."""
+        self.files.downloader.stopping.set()
         self._inference.shutdown(wait=False, cancel_futures=True)
         self._io.shutdown(wait=False, cancel_futures=True)

@@ -29,6 +29,7 @@ import http.client
 import logging
 import os
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -136,6 +137,8 @@ class Downloader:
         self.progress_min_size = progress_min_size
         self.max_resumes = max_resumes
         self.user_agent = f"wyoming-kokoro/{__version__}"
+        self.stopping = threading.Event()
+        """Set at shutdown: transfers stop at the next block (the .part is kept for resuming)."""
 
     def fetch(
         self,
@@ -283,6 +286,10 @@ class Downloader:
         with open(part, mode) as out:
             try:
                 while block := response.read(self.chunk_size):
+                    if self.stopping.is_set():
+                        raise DownloadError(
+                            f"{label}: download stopped at shutdown (resumes later)"
+                        )
                     out.write(block)
                     received += len(block)
                     progress.update(offset + received)
