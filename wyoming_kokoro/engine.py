@@ -66,7 +66,7 @@ class SpeechEngine:
             return False
         if voice.local_path is not None:
             return voice.local_path.is_file()
-        if not voice.downloadable:
+        if not voice.official:
             return self.files.find(voice.version, voice.relpath) is not None
         return self.files.can_serve(voice.version, voice.relpath)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..errors import ModelLoadError, UnknownVoiceError
 from .build import VersionBuild
-from .catalogue import CatalogueFile, load_catalogue, parse_voice_prefix
+from .catalogue import VoiceInfo, load_catalogue, parse_voice_prefix
 from .voicepacks import read_voice_pack
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,21 +28,16 @@ VERSION_SEPARATOR = "@"
 
 
 @dataclass(frozen=True)
-class Voice:
-    """A voice of one generation; it only ever runs on that generation's weights."""
+class Voice(VoiceInfo):
+    """A voice of one generation; it only ever runs on that generation's weights.
 
-    name: str
-    version: str
-    language: str
-    language_name: str
-    gender: str | None
-    display_name: str
-    file: CatalogueFile | None
-    """Where the pack lives in the version's source (catalogue voices)."""
+    A catalogue entry, or a user's own pack (then `file` is None, `official` False
+    and `local_path` names the pack). Only `official` voices are on the version's
+    download source; the others are served from disk only.
+    """
+
     local_path: Path | None = None
     """A user's own pack on disk (not in the catalogue)."""
-    downloadable: bool = True
-    """False for community packs the version's source does not carry: served only from disk."""
 
     @property
     def qualified_name(self) -> str:
@@ -77,14 +72,7 @@ class VoiceRegistry:
         for version in builds:
             for info in load_catalogue(version).voices.values():
                 self._voices[(version, info.name)] = Voice(
-                    name=info.name,
-                    version=version,
-                    language=info.language,
-                    language_name=info.language_name,
-                    gender=info.gender,
-                    display_name=info.display_name,
-                    file=info.file,
-                    downloadable=info.official,
+                    **{f.name: getattr(info, f.name) for f in fields(VoiceInfo)}
                 )
         for voice in self._scan_user_packs(data_dirs):
             self._voices.setdefault((voice.version, voice.name), voice)
@@ -117,8 +105,8 @@ class VoiceRegistry:
                                 gender=gender,
                                 display_name=name.split("_", 1)[-1].replace("_", " ").title(),
                                 file=None,
+                                official=False,
                                 local_path=path,
-                                downloadable=False,
                             )
                         )
                         _LOGGER.info("Found user voice %s@%s at %s", name, version, path)
