@@ -162,7 +162,7 @@ class KokoroEventHandler(AsyncEventHandler):
 
     async def _one_shot(self, event: Event) -> None:
         text = _text_field(event)
-        self._check_text(text, len(text))
+        self._check_text(text)
         voice = self.engine.resolve_voice(_voice_field(event))
         pack = await self.engine.prepare(voice)
         sentences = split_sentences(text, self.options.first_clause_min_chars)
@@ -213,15 +213,15 @@ class KokoroEventHandler(AsyncEventHandler):
         assert self._stream_voice is not None and self._stream_pack is not None
         self._enqueue(_Utterance(self._stream_voice, self._stream_pack, [sentence], streamed=True))
 
-    def _check_text(self, text: str, length: int) -> str:
+    def _check_text(self, text: str) -> None:
+        """Refuse empty text and text over the limit (the limit is never silently truncated)."""
         if not text.strip():
             raise BadTextError("text is empty; send the words to speak")
-        if length > self.options.max_text_length:
+        if len(text) > self.options.max_text_length:
             raise BadTextError(
-                f"text is {length} characters long; the limit is "
+                f"text is {len(text)} characters long; the limit is "
                 f"{self.options.max_text_length} (--max-text-length)"
             )
-        return text
 
     # -- speaking ----------------------------------------------------------------
 
