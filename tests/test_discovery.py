@@ -6,7 +6,8 @@ Where multicast on loopback does not work (some sandboxes), each mDNS test re-ru
 inside a private network namespace (`unshare -rn`, loopback up with multicast on); where
 that is impossible too, the mDNS tests are skipped with the reason, never passed unseen.
 
-KOKORO_TEST_MDNS=require turns that skip into a failure (for CI);
+On CI (the environment variable CI set to a true value, as CI services do: CI=true) and with
+KOKORO_TEST_MDNS=require that skip is a failure: there the mDNS tests must run.
 KOKORO_TEST_MDNS=netns always uses the namespace (to test that path). (Not WYOMING_KOKORO_*:
 the server refuses environment variables in its own namespace that it does not know.)
 """
@@ -20,10 +21,11 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,9 @@ from typing import Any
 
 import ifaddr
 import pytest
+from wyoming.audio import AudioChunk
+from wyoming.client import AsyncClient
+from wyoming.tts import Synthesize
 from zeroconf import IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
@@ -47,6 +52,8 @@ from .conftest import ServerProcess, describe, server_args
 
 ROOT = Path(__file__).resolve().parents[1]
 MODE_ENV = "KOKORO_TEST_MDNS"
+CI_ENV = "CI"
+TRUE_WORDS = ("1", "true", "yes", "on")
 NETNS_SETUP = "ip link set lo up && ip link set lo multicast on"
 WAIT_S = 10.0
 LOOPBACK = "127.0.0.1"
@@ -100,6 +107,13 @@ def netns_unavailable_reason() -> str | None:
     if result.returncode != 0:
         return f"'unshare -rn' failed: {result.stderr.strip() or result.returncode}"
     return None
+
+
+def mdns_required(environ: Mapping[str, str]) -> bool:
+    """Whether the mDNS tests must run rather than skip: on CI, or when asked to."""
+    if environ.get(MODE_ENV, "") in ("require", "netns"):
+        return True
+    return environ.get(CI_ENV, "").strip().lower() in TRUE_WORDS
 
 
 @dataclass
@@ -157,7 +171,7 @@ def mdns() -> Mdns:
         "mDNS discovery NOT tested: multicast on the loopback interface does not work here "
         f"and no private network namespace can be made ({reason})"
     )
-    if mode in ("require", "netns"):
+    if mdns_required(os.environ):
         pytest.fail(message)
     print(message, file=sys.stderr)
     pytest.skip(message)
@@ -277,6 +291,25 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
 
 
 # -- names and addresses (no multicast needed) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environ", "required"),
+    [
+        ({}, False),
+        ({"CI": "true"}, True),
+        ({"CI": "1"}, True),
+        ({"CI": "True "}, True),
+        ({"CI": "false"}, False),
+        ({"CI": "0"}, False),
+        ({"CI": ""}, False),
+        ({MODE_ENV: "require"}, True),
+        ({MODE_ENV: "netns"}, True),
+        ({MODE_ENV: "inside", "CI": "false"}, False),
+    ],
+)
+def test_mdns_tests_are_required_on_ci(environ: dict[str, str], required: bool) -> None:
+    assert mdns_required(environ) is required
 
 
 def test_default_name_is_a_stable_dns_label_across_processes() -> None:
@@ -513,29 +546,47 @@ def test_name_held_by_another_host_is_a_clear_error(
 # -- the real server process ----------------------------------------------------------
 
 
-def test_cli_server_is_discoverable_and_says_goodbye(
+def test_cli_server_is_discoverable_and_says_goodbye_when_stopped_mid_reply(
     mdns: Mdns, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """SIGTERM while a reply is being spoken: goodbye sent, exit 0 within the 10 s limit."""
     if mdns.ran_elsewhere(request):
         return
     weights_dir: Path = request.getfixturevalue("weights_dir")
     name = unique_name()
     full = f"{name}.{SERVICE_TYPE}"
     server = ServerProcess(server_args(weights_dir, "--zeroconf", name))
+    text = " ".join(f"This is sentence number {n}." for n in range(1, 25))
 
-    async def scenario(stop_server: Callable[[], None]) -> None:
+    exit_codes: list[int] = []
+
+    async def scenario() -> None:
+        assert server.process is not None
         async with browsing() as browser:
             await browser.wait_for(full, ServiceStateChange.Added)
             info = await browser.resolve(full)
             assert info.port == server.port
             assert info.parsed_addresses() == [LOOPBACK]
-            found = await describe(f"tcp://{info.parsed_addresses()[0]}:{info.port}")
+            uri = f"tcp://{info.parsed_addresses()[0]}:{info.port}"
+            found = await describe(uri)
             assert [program.name for program in found.tts] == ["kokoro"]
-            await asyncio.get_running_loop().run_in_executor(None, stop_server)
-            await browser.wait_for(full, ServiceStateChange.Removed)
+            async with AsyncClient.from_uri(uri) as client:
+                await client.write_event(Synthesize(text=text).event())
+                while True:
+                    event = await asyncio.wait_for(client.read_event(), 120)
+                    assert event is not None, server.log()
+                    if AudioChunk.is_type(event.type):
+                        break
+                server.process.send_signal(signal.SIGTERM)
+                await browser.wait_for(full, ServiceStateChange.Removed)
+            loop = asyncio.get_running_loop()
+            exit_codes.append(
+                await loop.run_in_executor(None, lambda: server.process.wait(timeout=10))
+            )
 
     server.start(tmp_path)
     try:
-        run(scenario(server.stop))
+        run(scenario())
+        assert exit_codes == [0], server.log()
     finally:
         server.stop()

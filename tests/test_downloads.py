@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from wyoming_kokoro.config import DEFAULT_HUB_URL, load_settings
 from wyoming_kokoro.errors import DownloadError, MissingFileError
 from wyoming_kokoro.models.catalogue import (
     LANGUAGES,
@@ -25,13 +26,7 @@ from wyoming_kokoro.models.catalogue import (
     load_catalogue,
     parse_voice_prefix,
 )
-from wyoming_kokoro.models.download import (
-    DEFAULT_HUB_URL,
-    Downloader,
-    Source,
-    default_hub_url,
-    source_for,
-)
+from wyoming_kokoro.models.download import Downloader, Source, source_for
 from wyoming_kokoro.models.files import FileStore
 
 from .fake_hub import SHARED_KOKORO, V019_PREFIX, V1_PREFIX, Hub
@@ -146,10 +141,24 @@ def test_sources_build_hub_urls_with_the_v019_subfolder() -> None:
 
 
 def test_hf_endpoint_is_the_default_hub_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    assert default_hub_url() == DEFAULT_HUB_URL
-    monkeypatch.setenv("HF_ENDPOINT", "http://mirror.local:8080/")
-    assert default_hub_url() == "http://mirror.local:8080"
+    """The file store fetches from `settings.hub_url` as is; HF_ENDPOINT is the settings' job.
+
+    So an explicit --hub-url wins even when it names the default hub (it once lost to
+    HF_ENDPOINT because the server could not tell it from the default).
+    """
+    from wyoming_kokoro.server import make_file_store  # imports torch: only here
+
+    mirror = {"HF_ENDPOINT": "http://mirror.local:8080/"}
+    monkeypatch.setenv("HF_ENDPOINT", mirror["HF_ENDPOINT"])  # the store must not read it
+
+    def hubs(cli: dict[str, str], environ: dict[str, str]) -> set[str]:
+        store = make_file_store(load_settings(cli, environ))
+        return {source.base_url for source in store.sources.values()}
+
+    assert hubs({}, mirror) == {"http://mirror.local:8080"}
+    assert hubs({"hub_url": DEFAULT_HUB_URL}, mirror) == {DEFAULT_HUB_URL}
+    assert hubs({"hub_url": "http://other.example/hf/"}, mirror) == {"http://other.example/hf"}
+    assert hubs({}, {}) == {DEFAULT_HUB_URL}
 
 
 # -- downloads ----------------------------------------------------------------------------

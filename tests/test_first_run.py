@@ -38,6 +38,7 @@ def test_first_run_downloads_then_speaks_then_works_offline(
         assert sha256_of(data / "v1_0" / "kokoro-v1_0.pth") == checkpoint_sha
         # Another voice is fetched on first use, once.
         assert not (data / "v1_0" / "voices" / "bf_emma.pt").exists()
+        assert hub.gets(V1_PREFIX + "voices/bf_emma.pt") == []
         assert asyncio.run(synthesize(online.uri, "Hello.", "bf_emma")).seconds > 0.3
         assert asyncio.run(synthesize(online.uri, "Hello.", "bf_emma")).seconds > 0.3
         assert len(hub.gets(V1_PREFIX + "voices/bf_emma.pt")) == 1
@@ -47,6 +48,9 @@ def test_first_run_downloads_then_speaks_then_works_offline(
         assert voices["am_adam@v1.0"].installed
     finally:
         online.stop()
+    # Offered is not fetched: only the voices that were used came from the hub.
+    fetched = {path for path, _ in hub.log if path.startswith(V1_PREFIX + "voices/")}
+    assert fetched == {V1_PREFIX + "voices/af_heart.pt", V1_PREFIX + "voices/bf_emma.pt"}
 
     offline = ServerProcess(["--data-dir", str(data), "--offline"])
     try:

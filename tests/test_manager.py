@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,51 +49,85 @@ def test_concurrent_first_requests_load_once(model_files) -> None:
     assert manager.load_count == {"v1.0": 1}
 
 
+class WatchedCondition(threading.Condition):
+    """The manager's condition, reporting each time a thread starts waiting on it."""
+
+    def __init__(self, on_wait: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_wait = on_wait
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._on_wait()
+        return super().wait(timeout)
+
+
 def test_single_slot_switches_only_when_idle(model_files) -> None:
-    manager = ModelManager(BUILDS, model_files, "cpu", max_loaded=1)
-    holding = threading.Event()
+    progress = threading.Event()  # v0.19's request either waits or goes ahead
     release = threading.Event()
+    v1_in_use = threading.Event()
+    requested: list[tuple[str, bool]] = []  # (version, v1.0 still in use) per file request
+    waits: list[str] = []
+
+    def files(version: str) -> tuple[Path, Path]:
+        requested.append((version, v1_in_use.is_set()))
+        progress.set()
+        return model_files(version)
+
+    def on_wait() -> None:
+        waits.append(threading.current_thread().name)
+        progress.set()
+
+    manager = ModelManager(BUILDS, files, "cpu", max_loaded=1)
+    manager._cond = WatchedCondition(on_wait)
     results: dict[str, object] = {}
 
     def hold_v1() -> None:
         with manager.lease("v1.0") as model:
-            holding.set()
+            v1_in_use.set()
             release.wait(60)
             # Still usable: nobody unloaded it under us.
             results["v1"] = model.render(
                 "Hello.", "a", SHARED_KOKORO / "v1_0/voices/af_heart.pt", 1.0
             ).size
+            v1_in_use.clear()
 
     def want_v019() -> None:
         with manager.lease("v0.19") as model:
-            results["v019_loaded_at"] = time.monotonic()
             results["v019"] = model.render(
                 "Hello.", "a", SHARED_KOKORO / "v0_19/voices/af_bella.pt", 1.0
             ).size
 
-    a = threading.Thread(target=hold_v1)
+    a = threading.Thread(target=hold_v1, name="holder")
     a.start()
-    assert holding.wait(120)
-    b = threading.Thread(target=want_v019)
+    assert v1_in_use.wait(120)
+    assert requested == [("v1.0", False)]
+    b = threading.Thread(target=want_v019, name="waiter")
     b.start()
-    time.sleep(1.0)
-    assert "v019_loaded_at" not in results, "v0.19 must wait while v1.0 is in use"
-    released_at = time.monotonic()
+    assert progress.wait(60), "the v0.19 request neither waited nor loaded"
+    assert waits == ["waiter"], "v0.19 must wait for the slot while v1.0 is in use"
+    assert requested == [("v1.0", False)], "v0.19's files were fetched while v1.0 was in use"
+    assert manager.loaded_versions == ["v1.0"]
     release.set()
     a.join(120)
     b.join(120)
+    assert not a.is_alive() and not b.is_alive()
     assert results["v1"] > 0 and results["v019"] > 0
-    assert results["v019_loaded_at"] >= released_at
+    assert requested == [("v1.0", False), ("v0.19", False)], "loaded only after the release"
     assert manager.loaded_versions == ["v0.19"]
+    assert manager.load_count == {"v1.0": 1, "v0.19": 1}
 
 
 def test_busy_slot_times_out_with_clear_error(model_files) -> None:
     manager = ModelManager(BUILDS, model_files, "cpu", max_loaded=1, wait_timeout=0.5)
-    with manager.lease("v1.0"):
+    with manager.lease("v1.0") as model:
         started = time.monotonic()
         with pytest.raises(ModelBusyError, match="slot"), manager.lease("v0.19"):
             pass
-        assert time.monotonic() - started < 5
+        elapsed = time.monotonic() - started
+        assert 0.5 <= elapsed < 5, f"gave up after {elapsed:.2f} s, not after wait_timeout"
+        assert manager.loaded_versions == ["v1.0"]
+        assert model.render("Hi.", "a", SHARED_KOKORO / "v1_0/voices/af_heart.pt", 1.0).size
+    assert manager.load_count == {"v1.0": 1}
 
 
 @pytest.mark.parametrize(

@@ -85,24 +85,34 @@ def test_long_text_is_spoken_whole_not_truncated(server: ServerProcess, transcri
 def test_describe_answers_fast_while_another_client_synthesizes(server: ServerProcess) -> None:
     text = " ".join(["The quick brown fox jumps over the lazy dog."] * 6)
 
-    async def scenario() -> list[float]:
+    async def scenario() -> tuple[list[float], list[float]]:
         async with AsyncClient.from_uri(server.uri) as client:
             await client.write_event(Synthesize(text=text).event())
             first = await asyncio.wait_for(client.read_event(), 60)
             assert first is not None and first.type == "audio-start"
-            delays = []
-            for _ in range(5):  # synthesis is still running: sentences 2..6 remain
+
+            async def rest() -> float:
+                events = await read_until(client, ["audio-stop"])
+                assert events[-1].type == "audio-stop"
+                return time.monotonic()
+
+            reading = asyncio.create_task(rest())
+            timings: list[tuple[float, float]] = []  # (delay, answered at)
+            while not reading.done() and len(timings) < 5:
                 started = time.monotonic()
                 await describe(server.uri)
-                delays.append(time.monotonic() - started)
+                timings.append((time.monotonic() - started, time.monotonic()))
                 await asyncio.sleep(0.1)
-            rest = await read_until(client, ["audio-stop"])
-            assert rest[-1].type == "audio-stop"
-            return delays
+            stopped_at = await reading
+            during = [delay for delay, at in timings if at < stopped_at]
+            return [delay for delay, _ in timings], during
 
-    delays = asyncio.run(scenario())
+    delays, during = asyncio.run(scenario())
     # HA waits 1 s for info; the server should answer in well under 100 ms.
-    assert sorted(delays)[3] < 0.1 and max(delays) < 1.0, delays
+    assert max(delays) < 1.0, delays
+    # Only describes answered while the synthesis was still running measure anything.
+    assert len(during) >= 3, f"synthesis ended too soon to measure describe during it: {delays}"
+    assert sum(d < 0.1 for d in during) >= len(during) - 1, during
 
 
 @pytest.mark.parametrize(
@@ -213,29 +223,3 @@ def test_stdio_uri(weights_dir) -> None:
         types.append(event.type)
     assert types[0] == "audio-start" and types[-1] == "audio-stop", types
     assert "audio-chunk" in types
-
-
-def test_port_in_use_is_a_clear_cli_error(weights_dir) -> None:
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "wyoming_kokoro",
-                "--uri",
-                f"tcp://127.0.0.1:{port}",
-                *server_args(weights_dir),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("wyoming-kokoro: error: uri: cannot listen on"), result.stderr
-    assert "Traceback" not in result.stderr

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate voices/v1_0/voices.json and voices/v0_19/voices.json from a copy of the data.
+"""Generate wyoming_kokoro/voices/v1_0/voices.json and …/v0_19/voices.json from a copy of the data.
 
 Usage: python tools/make_catalogue.py [DATA_DIR] [--out VOICES_DIR]
 
@@ -153,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
         default=ROOT.parent / "shared" / "kokoro",
         help="folder with v1_0/ and v0_19/ (default: ../shared/kokoro)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "voices", help="voices/ folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "wyoming_kokoro" / "voices",
+        help="catalogue folder (default: wyoming_kokoro/voices)",
+    )
     args = parser.parse_args(argv)
     for version, facts in VERSIONS.items():
         catalogue = build(version, args.data_dir)

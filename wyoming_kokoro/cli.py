@@ -12,6 +12,8 @@ import asyncio
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -155,8 +157,12 @@ def parse_settings(
         parser.error(str(err))
 
 
+EXIT_PATIENCE_S = 2.0
+"""After the server has stopped, how long a worker thread may take to finish its job."""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: run the server until stopped."""
+    """Console entry point: run the server until stopped; exit 0 on SIGTERM or SIGINT."""
     settings = parse_settings(argv)
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
@@ -164,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         force=True,
     )
     _LOGGER.debug("Settings: %s", settings)
+    code = 0
     try:
         from .server import run_server  # imports torch: only once settings are good
 
@@ -171,6 +178,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     except UserFacingError as err:
         _LOGGER.debug("Stopped by a user-facing error", exc_info=True)
         print(f"{PROG}: error: {_one_line(str(err))}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
+        code = 1
+    except KeyboardInterrupt:  # only before the server installs its own handler
         pass
+    _exit(code)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with `code`, even if a worker thread is still inside a forward pass.
+
+    Python waits for every worker thread at exit, and one forward pass or model load
+    cannot be interrupted: a stop during the warm-up would otherwise take as long as
+    loading the model. Everything that matters (connections, zeroconf, downloads) is
+    closed by now, so after a short wait the process leaves the job behind.
+    """
+    deadline = time.monotonic() + EXIT_PATIENCE_S
+    for thread in _busy_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if _busy_threads():
+        _LOGGER.info("Leaving an unfinished inference job behind")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _busy_threads() -> list[threading.Thread]:
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.current_thread() and not thread.daemon and thread.is_alive()
+    ]

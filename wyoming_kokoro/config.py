@@ -6,14 +6,17 @@ from, so a bad value reads the same wherever it was given, and the frozen
 `Settings` dataclass takes its defaults from the schema rather than repeating them.
 
 Precedence is CLI > environment (``WYOMING_KOKORO_<NAME>``) > options file
-(``--config FILE``, JSON or YAML, e.g. the add-on's /data/options.json) > defaults.
+(``--config FILE``, JSON or YAML, e.g. the add-on's /data/options.json) > another
+program's variable that supplies a default (`FOREIGN_DEFAULTS`: ``HF_ENDPOINT``
+for ``hub_url``) > built-in defaults.
 A source replaces a value as a whole: ``--data-dir`` on the command line replaces
 the folders listed in the environment or the options file; it does not add to them.
 
-The validators take strings as well as typed values because the environment and
-the command line only ever hold strings; they never raise anything but
-`voluptuous.Invalid` with a message naming what is allowed, which `load_settings`
-turns into a one-line `ConfigError` naming the option as the user spelled it.
+The validators are chains of voluptuous built-ins (see `_rule`); they take
+strings as well as typed values because the environment and the command line
+only ever hold strings; they never raise anything but `voluptuous.Invalid` with a
+message naming the value and what is allowed, which `load_settings` turns into a
+one-line `ConfigError` naming the option as the user spelled it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import difflib
 import ipaddress
 import json
 import logging
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -45,8 +47,18 @@ ENV_PREFIX = "WYOMING_KOKORO_"
 ZEROCONF_DEFAULT_NAME = ""
 """`Settings.zeroconf` value meaning "advertise under the default service name"."""
 
-_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
-_FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+DEFAULT_HUB_URL = "https://huggingface.co"
+
+FOREIGN_DEFAULTS = {"hub_url": "HF_ENDPOINT"}
+"""Settings whose default may come from another program's environment variable.
+
+`HF_ENDPOINT` is the variable the Hugging Face tools read for a mirror. It is
+a machine-wide default, often exported for every tool at once, so it ranks
+below everything written for this server: command line >
+``WYOMING_KOKORO_HUB_URL`` > options file > ``HF_ENDPOINT`` > built-in default.
+It is checked by the same validator as ``--hub-url``, but only when it is used:
+a value our settings override is another program's business.
+"""
 
 Validator = Callable[[Any], Any]
 
@@ -58,262 +70,254 @@ def _show(value: Any) -> str:
 
 
 # --- value validators -------------------------------------------------------------
-# Each returns a function that normalises a value or raises vol.Invalid whose
-# message says what was wrong and what is allowed (the option name is added later).
+# Each setting's check is a chain of voluptuous built-ins (`vol.All` of `str`,
+# `vol.Strip`, `vol.Coerce`, `vol.Range`, `vol.In`, `vol.Match`, ...), wrapped by
+# `_rule` so that a failure names the offending value and says what is allowed
+# (the option name is added by `load_settings`). A built-in's own `msg=` cannot
+# name the value, hence the wrapper. Custom steps remain only where a built-in is
+# wrong for us; each says why, and tests/test_config.py pins the built-in
+# behaviour that rules it out (`test_builtin_*`).
+#
+# `str` comes before `vol.Strip` in every chain: `vol.Strip` is `str(v).strip()`,
+# which would turn None or 5 into the strings "None" and "5".
+
+
+def _rule(why: str, *steps: Any) -> Validator:
+    """Run `steps` in order (`vol.All`); any failure reads "<value> <why>"."""
+    chain = vol.Schema(vol.All(*steps, msg=why))
+
+    def check(value: Any) -> Any:
+        try:
+            return chain(value)
+        except vol.Invalid as err:
+            raise vol.Invalid(f"{_show(value)} {err.msg}") from None
+
+    return check
+
+
+def _not_bool(value: Any) -> Any:
+    """Custom: `vol.Coerce(float)(True)` is 1.0, so a YAML ``speed: yes`` would be a speed."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
+def _no_fraction(value: Any) -> Any:
+    """Custom: `vol.Coerce(int)` truncates 1024.5 to 1024 and lets OverflowError out on inf."""
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("not a whole number")
+    return value
 
 
 def _boolean() -> Validator:
-    expected = "expected true or false (also yes/no, on/off, 1/0)"
-
-    def check(value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        if isinstance(value, str):
-            word = value.strip().lower()
-            if word in _TRUE_WORDS:
-                return True
-            if word in _FALSE_WORDS:
-                return False
-        raise vol.Invalid(f"{_show(value)} is not a boolean; {expected}")
-
-    return check
+    # vol.Boolean() alone casts every non-string with bool(): 2, None, [] and 0.5
+    # would all be accepted. Only real booleans, 0/1 and words reach it here.
+    return _rule(
+        "is not a boolean; expected true or false (also yes/no, on/off, enable/disable, 1/0)",
+        vol.Any(bool, vol.All(int, vol.In((0, 1))), vol.All(str, vol.Strip)),
+        vol.Boolean(),
+    )
 
 
 def _number(low: float, high: float) -> Validator:
     expected = f"expected a number from {low} to {high}"
-
-    def check(value: Any) -> float:
-        number: float | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                number = None
-        if number is None or not math.isfinite(number):
-            raise vol.Invalid(f"{_show(value)} is not a number; {expected}")
-        if not low <= number <= high:
-            raise vol.Invalid(f"{number!r} is out of range; {expected}")
-        return number
-
-    return check
+    return vol.All(
+        _rule(f"is not a number; {expected}", _not_bool, vol.Coerce(float)),
+        _rule(f"is out of range; {expected}", vol.Range(low, high)),  # NaN fails too
+    )
 
 
 def _whole_number(low: int, high: int) -> Validator:
     expected = f"expected a whole number from {low} to {high}"
-
-    def check(value: Any) -> int:
-        number: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif (isinstance(value, float) and value.is_integer()) or (
-            isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value)
-        ):
-            number = int(value)
-        if number is None:
-            raise vol.Invalid(f"{_show(value)} is not a whole number; {expected}")
-        if not low <= number <= high:
-            raise vol.Invalid(f"{number!r} is out of range; {expected}")
-        return number
-
-    return check
+    return vol.All(
+        _rule(f"is not a whole number; {expected}", _not_bool, _no_fraction, vol.Coerce(int)),
+        _rule(f"is out of range; {expected}", vol.Range(low, high)),
+    )
 
 
 def _choice(allowed: Iterable[str], fold_case: bool = False) -> Validator:
     allowed = tuple(allowed)
-
-    def check(value: Any) -> str:
-        if isinstance(value, str):
-            word = value.strip()
-            if fold_case:
-                word = word.lower()
-            if word in allowed:
-                return word
-        raise vol.Invalid(f"{_show(value)} is not one of {', '.join(allowed)}")
-
-    return check
+    fold = (vol.Lower,) if fold_case else ()
+    return _rule(f"is not one of {', '.join(allowed)}", str, vol.Strip, *fold, vol.In(allowed))
 
 
 def _text(pattern: str, what: str, expected: str, max_length: int = 255) -> Validator:
-    """A string that must match `pattern` as a whole (after trimming spaces)."""
-    regex = re.compile(pattern)
+    """A string that matches `pattern` as a whole (after trimming spaces), without ".."."""
+    return _rule(
+        f"is not {what}; {expected}",
+        str,
+        vol.Strip,
+        vol.Length(max=max_length),
+        vol.Match(rf"(?!.*\.\.)(?:{pattern})\Z"),
+    )
 
-    def check(value: Any) -> str:
-        if isinstance(value, str):
-            text = value.strip()
-            if len(text) <= max_length and regex.fullmatch(text) and ".." not in text:
-                return text
-        raise vol.Invalid(f"{_show(value)} is not {what}; {expected}")
 
-    return check
+def _blank_is_unset(value: Any) -> Any:
+    """An empty string means "not set", like None (`vol.Maybe` only knows None)."""
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 def _optional(inner: Validator) -> Validator:
     """None or an empty string means "not set"; anything else goes to `inner`."""
-
-    def check(value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        return inner(value)
-
-    return check
+    # Not vol.Maybe(inner): that is vol.Any(None, inner), and vol.Any reports the first
+    # alternative's failure, None's "not a valid value". Trying `inner` first keeps its message.
+    return vol.All(_blank_is_unset, vol.Any(inner, None))
 
 
 def _path() -> Validator:
-    def check(value: Any) -> Path:
-        if isinstance(value, (str, os.PathLike)):
-            text = os.fspath(value)
-            if isinstance(text, str) and text.strip() and "\0" not in text:
-                return Path(os.path.expanduser(text.strip()))
-        raise vol.Invalid(f"{_show(value)} is not a path; expected a file or folder path")
-
-    return check
+    return _rule(
+        "is not a path; expected a file or folder path",
+        vol.Any(str, os.PathLike),
+        os.fspath,  # a plain function: vol.Coerce only takes classes (it calls issubclass)
+        str,
+        vol.Strip,
+        vol.Match(r"[^\0]+\Z"),
+        os.path.expanduser,
+        vol.Coerce(Path),
+    )
 
 
 def _paths() -> Validator:
     """One path or a list of them, searched in order; never empty."""
+    folders = _rule(
+        "is not a list of folders; expected at least one folder",
+        vol.Any(list, tuple),
+        vol.Length(min=1),
+    )
     one_path = _path()
 
     def check(value: Any) -> tuple[Path, ...]:
-        items = [value] if isinstance(value, (str, os.PathLike)) else value
-        if isinstance(items, (list, tuple)) and items:
-            try:
-                return tuple(one_path(item) for item in items)
-            except vol.Invalid as err:
-                raise vol.Invalid(f"{err.error_message} (in {_show(value)})") from None
-        raise vol.Invalid(f"{_show(value)} is not a list of folders; expected at least one folder")
+        items = folders([value] if isinstance(value, (str, os.PathLike)) else value)
+        try:
+            return tuple(one_path(item) for item in items)
+        except vol.Invalid as err:
+            raise vol.Invalid(f"{err.msg} (in {_show(value)})") from None
 
     return check
+
+
+def _host_and_port(text: str) -> str:
+    """Custom: the URL has a host name and a valid port, if any (`vol.Url` checks neither)."""
+    parts = urlsplit(text)
+    if not parts.hostname:
+        raise ValueError("no host")
+    _ = parts.port  # ValueError unless a whole number from 0 to 65535
+    return text
+
+
+def _server_uri(text: str) -> str:
+    """Custom: the Wyoming server URI forms; `vol.Url` wants a host, so rejects two of them."""
+    parts = urlsplit(text)
+    if parts.scheme == "tcp":
+        _host_and_port(text)
+        valid = (parts.port or 0) >= 1 and parts.path in ("", "/")
+        valid = valid and not parts.query and not parts.fragment
+    elif parts.scheme == "unix":
+        valid = not parts.netloc and bool(parts.path) and not parts.query
+    else:
+        valid = text == "stdio://"
+    if not valid:
+        raise ValueError("not a server URI")
+    return text
 
 
 def _uri() -> Validator:
-    expected = "expected tcp://HOST:PORT (port 1 to 65535), unix:///path/to/socket or stdio://"
-
-    def check(value: Any) -> str:
-        if not isinstance(value, str):
-            raise vol.Invalid(f"{_show(value)} is not a server URI; {expected}")
-        text = value.strip()
-        try:
-            parts = urlsplit(text)
-            port = parts.port
-        except ValueError:
-            raise vol.Invalid(f"{_show(value)} is not a valid server URI; {expected}") from None
-        valid = False
-        if parts.scheme == "tcp":
-            valid = (
-                bool(parts.hostname)
-                and port is not None
-                and 1 <= port <= 65535
-                and parts.path in ("", "/")
-                and not parts.query
-                and not parts.fragment
-            )
-        elif parts.scheme == "unix":
-            valid = not parts.netloc and bool(parts.path) and not parts.query
-        elif parts.scheme == "stdio":
-            valid = text == "stdio://"
-        if not valid:
-            raise vol.Invalid(f"{_show(value)} is not a valid server URI; {expected}")
-        return text
-
-    return check
+    return _rule(
+        "is not a valid server URI; "
+        "expected tcp://HOST:PORT (port 1 to 65535), unix:///path/to/socket or stdio://",
+        str,
+        vol.Strip,
+        _server_uri,
+    )
 
 
 def _hub_url() -> Validator:
-    expected = "expected an http:// or https:// URL such as https://huggingface.co"
+    return _rule(
+        "is not a hub URL; expected an http:// or https:// URL such as https://huggingface.co",
+        str,
+        vol.Strip,
+        vol.Match(r"(?i)https?://[^\s?#]+\Z"),  # no spaces, query or fragment
+        _host_and_port,
+        vol.Replace(r"/+\Z", ""),
+    )
 
-    def check(value: Any) -> str:
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                parts = urlsplit(text)
-                _port = parts.port
-            except ValueError:
-                parts = None
-            if (
-                parts is not None
-                and parts.scheme in ("http", "https")
-                and parts.hostname
-                and not parts.query
-                and not parts.fragment
-                and not any(char.isspace() for char in text)
-            ):
-                return text.rstrip("/")
-        raise vol.Invalid(f"{_show(value)} is not a hub URL; {expected}")
 
-    return check
+def _zeroconf_value(value: Any) -> str | None:
+    """Custom: False/None: off; True or "": the default name; else a DNS-SD instance name.
+
+    The 63 limit is in UTF-8 bytes; `vol.Length` counts characters.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return ZEROCONF_DEFAULT_NAME
+    if not isinstance(value, str):
+        raise ValueError("not a name")
+    name = value.strip()
+    if len(name.encode("utf-8")) > 63 or "." in name or not name.isprintable():
+        raise ValueError("not a service name")
+    return name
 
 
 def _zeroconf_name() -> Validator:
-    """False/None: off; True or "": the default name; else a DNS-SD instance name."""
-    expected = "expected 1 to 63 characters (bytes in UTF-8) without dots"
-
-    def check(value: Any) -> str | None:
-        if value is None or value is False:
-            return None
-        if value is True:
-            return ZEROCONF_DEFAULT_NAME
-        if isinstance(value, str):
-            name = value.strip()
-            if not name:
-                return ZEROCONF_DEFAULT_NAME
-            if (
-                len(name.encode("utf-8")) <= 63
-                and "." not in name
-                and all(char.isprintable() for char in name)
-            ):
-                return name
-        raise vol.Invalid(f"{_show(value)} is not a service name; {expected}")
-
-    return check
+    return _rule(
+        "is not a service name; expected 1 to 63 characters (bytes in UTF-8) without dots",
+        _zeroconf_value,
+    )
 
 
-_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
 
 def _host() -> Validator:
-    expected = "expected an IP address or host name to advertise"
+    return _rule(
+        "is not an IP address or host name; expected an IP address or host name to advertise",
+        str,
+        vol.Strip,
+        vol.Any(
+            vol.All(ipaddress.ip_address, vol.Coerce(str)),
+            vol.All(vol.Length(max=253), vol.Match(rf"(?:{_HOST_LABEL}\.)*{_HOST_LABEL}\.?\Z")),
+        ),
+    )
 
-    def check(value: Any) -> str:
-        if isinstance(value, str):
-            text = value.strip()
-            try:
-                return str(ipaddress.ip_address(text))
-            except ValueError:
-                pass
-            labels = text.rstrip(".").split(".")
-            if len(text) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels):
-                return text
-        raise vol.Invalid(f"{_show(value)} is not an IP address or host name; {expected}")
 
-    return check
+def _formats_a_record(value: str) -> str:
+    """Custom: a %-style logging format that formats a record without error."""
+    try:
+        record = logging.LogRecord("wyoming_kokoro", logging.INFO, __file__, 1, "x", (), None)
+        logging.Formatter(value, validate=True).format(record)
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("not a usable log format") from None
+    return value
 
 
 def _log_format() -> Validator:
-    """A %-style logging format that formats a record without error."""
-    expected = "expected a logging format such as '%(levelname)s %(name)s: %(message)s'"
-
-    def check(value: Any) -> str:
-        if isinstance(value, str) and value.strip():
-            try:
-                formatter = logging.Formatter(value, validate=True)
-                record = logging.LogRecord(
-                    "wyoming_kokoro", logging.INFO, __file__, 1, "x", (), None
-                )
-                formatter.format(record)
-            except (ValueError, KeyError, TypeError):
-                pass
-            else:
-                return value
-        raise vol.Invalid(f"{_show(value)} is not a usable log format; {expected}")
-
-    return check
+    return _rule(
+        "is not a usable log format; "
+        "expected a logging format such as '%(levelname)s %(name)s: %(message)s'",
+        str,
+        vol.Match(r"\s*\S"),
+        _formats_a_record,
+    )
 
 
 _VERSION_PATTERN = "|".join(re.escape(version) for version in VERSIONS)
+_REPO_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*"
+_REVISION_PATTERN = r"[A-Za-z0-9._][A-Za-z0-9._/-]*(?<!/)"
+
+
+def _sha256() -> Validator:
+    """64 hex digits, compared lowercase whatever case the user typed."""
+    return _optional(
+        _rule(
+            "is not a SHA-256 digest; expected 64 hexadecimal characters",
+            str,
+            vol.Strip,
+            vol.Match(r"[0-9a-fA-F]{64}\Z"),
+            vol.Lower,
+        )
+    )
+
 
 # --- the schema -------------------------------------------------------------------
 
@@ -337,35 +341,27 @@ SCHEMA = vol.Schema(
         vol.Optional("max_loaded_models", default=2): _whole_number(1, 2),
         vol.Optional("max_text_length", default=10000): _whole_number(1, 100000),
         vol.Optional("first_clause_chars", default=60): _whole_number(0, 400),
-        vol.Optional("hub_url", default="https://huggingface.co"): _hub_url(),
+        vol.Optional("hub_url", default=DEFAULT_HUB_URL): _hub_url(),
         vol.Optional("v1_repo", default="hexgrad/Kokoro-82M"): _text(
-            r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*",
+            _REPO_PATTERN,
             "a repository id",
             "expected OWNER/NAME such as hexgrad/Kokoro-82M",
             max_length=200,
         ),
         vol.Optional("v1_revision", default="main"): _text(
-            r"[A-Za-z0-9._][A-Za-z0-9._/-]*(?<!/)",
-            "a revision",
-            "expected a branch, tag or commit hash such as main",
+            _REVISION_PATTERN, "a revision", "expected a branch, tag or commit hash such as main"
         ),
         vol.Optional("v019_repo", default="hexgrad/kLegacy"): _text(
-            r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*",
+            _REPO_PATTERN,
             "a repository id",
             "expected OWNER/NAME such as hexgrad/kLegacy",
             max_length=200,
         ),
         vol.Optional("v019_revision", default="main"): _text(
-            r"[A-Za-z0-9._][A-Za-z0-9._/-]*(?<!/)",
-            "a revision",
-            "expected a branch, tag or commit hash such as main",
+            _REVISION_PATTERN, "a revision", "expected a branch, tag or commit hash such as main"
         ),
-        vol.Optional("v1_model_sha256", default=None): _optional(
-            _text(r"[0-9a-fA-F]{64}", "a SHA-256 digest", "expected 64 hexadecimal characters")
-        ),
-        vol.Optional("v019_model_sha256", default=None): _optional(
-            _text(r"[0-9a-fA-F]{64}", "a SHA-256 digest", "expected 64 hexadecimal characters")
-        ),
+        vol.Optional("v1_model_sha256", default=None): _sha256(),
+        vol.Optional("v019_model_sha256", default=None): _sha256(),
         vol.Optional("offline", default=False): _boolean(),
         vol.Optional("update_voices", default=False): _boolean(),
         vol.Optional("zeroconf", default=None): _zeroconf_name(),
@@ -383,18 +379,9 @@ SCHEMA = vol.Schema(
 OPTION_NAMES: tuple[str, ...] = tuple(str(key) for key in SCHEMA.schema)
 """Setting names in declaration order (the attributes of `Settings`)."""
 
-_SHA256_OPTIONS = ("v1_model_sha256", "v019_model_sha256")
 _FILE_OPTIONS = tuple(name for name in OPTION_NAMES if name != "config")
 
 _DEFAULTS: dict[str, Any] = SCHEMA({})
-
-
-def _normalise_hash(values: dict[str, Any]) -> dict[str, Any]:
-    """Digests compare as lowercase hex whatever case the user typed."""
-    for name in _SHA256_OPTIONS:
-        if isinstance(values.get(name), str):
-            values[name] = values[name].lower()
-    return values
 
 
 @dataclass(frozen=True)
@@ -488,8 +475,12 @@ def _env_values(environ: Mapping[str, str], problems: list[str]) -> dict[str, An
             continue
         if name == "data_dirs":
             values[name] = [part for part in text.split(os.pathsep) if part.strip()]
-        elif name == "zeroconf" and text.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
-            values[name] = text.strip().lower() in _TRUE_WORDS
+        elif name == "zeroconf":
+            # A boolean word turns discovery on (default name) or off; else it is the name.
+            try:
+                values[name] = vol.Boolean()(text.strip())
+            except vol.Invalid:
+                values[name] = text
         else:
             values[name] = text
     return values
@@ -547,11 +538,11 @@ def _validate(
         except vol.MultipleInvalid as err:
             for error in err.errors:
                 problems.append(describe(name, error.error_message))
-    return _normalise_hash(checked)
+    return checked
 
 
 def load_settings(cli: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
-    """Validate and merge CLI > environment > options file > defaults.
+    """Validate and merge CLI > environment > options file > `FOREIGN_DEFAULTS` > defaults.
 
     `cli` holds only the options the user actually gave (attribute names as keys).
     `environ` defaults to `os.environ`. Raises `ConfigError` naming every bad or
@@ -591,10 +582,21 @@ def load_settings(cli: Mapping[str, Any], environ: Mapping[str, str] | None = No
             known, lambda name, problem: f"{name}: {problem} (in {config_path})", problems
         )
 
+    set_values = {**file_values, **env_values, **cli_values}
+    foreign_values = _validate(
+        {
+            name: environ[variable]
+            for name, variable in FOREIGN_DEFAULTS.items()
+            if name not in set_values and environ.get(variable, "").strip()
+        },
+        lambda name, problem: f"{FOREIGN_DEFAULTS[name]}: {problem}",
+        problems,
+    )
+
     if problems:
         raise ConfigError(" | ".join(problems))
 
-    values = {**SCHEMA({}), **file_values, **env_values, **cli_values}
+    values = {**SCHEMA({}), **foreign_values, **set_values}
     values["config"] = config_path
     if values["zeroconf"] is not None and not values["uri"].startswith("tcp://"):
         raise ConfigError(f"zeroconf: discovery needs a tcp:// uri, but uri is {values['uri']!r}")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MissingFileError
+from .health import Health, InferenceWatch
 from .models.files import FileStore
 from .models.manager import ModelManager
 from .models.voices import Voice, VoiceRegistry
@@ -41,12 +42,14 @@ class SpeechEngine:
         files: FileStore,
         default_voice: str,
         speed: float,
+        watch: InferenceWatch | None = None,
     ) -> None:
         self.registry = registry
         self.manager = manager
         self.files = files
         self.default_voice = default_voice
         self.speed = speed
+        self.watch = watch or InferenceWatch()
         self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kokoro-infer")
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kokoro-io")
 
@@ -104,8 +107,19 @@ class SpeechEngine:
     ) -> np.ndarray:
         if cancelled():
             return np.zeros(0, dtype=np.int16)
-        with self.manager.lease(voice.version) as model:
-            return model.render(text, voice.prefix, pack_path, self.speed, cancelled)
+        self.watch.started()
+        try:
+            with self.manager.lease(voice.version) as model:
+                self.watch.progressed()  # loading the model counts as progress
+                return model.render(
+                    text, voice.prefix, pack_path, self.speed, cancelled, self.watch.progressed
+                )
+        finally:
+            self.watch.finished()
+
+    def health(self) -> Health:
+        """Whether the inference thread is making progress (for the health check)."""
+        return self.watch.health()
 
     async def warm_up(self) -> None:
         """Fetch and load the default voice's model and run one short pass.

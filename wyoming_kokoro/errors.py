@@ -60,3 +60,9 @@ class ModelBusyError(UserFacingError):
     """No model slot became free in time (all loaded models stayed in use)."""
 
     code = "model-busy"
+
+
+class ShuttingDownError(UserFacingError):
+    """The server is stopping and takes no new requests."""
+
+    code = "shutting-down"

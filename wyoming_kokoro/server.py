@@ -6,20 +6,22 @@ import asyncio
 import logging
 from urllib.parse import urlparse
 
-from wyoming.server import AsyncServer, AsyncStdioServer
+from wyoming.server import AsyncStdioServer
 
 from . import __version__
 from .config import Settings
 from .engine import SpeechEngine
 from .errors import ConfigError, UserFacingError
 from .handlers.tts import HandlerOptions, KokoroEventHandler
+from .listener import Listener
 from .models.build import VersionBuild
-from .models.download import DEFAULT_HUB_URL, default_hub_url, source_for
+from .models.download import source_for
 from .models.files import FileStore
 from .models.manager import ModelManager, resolve_device
 from .models.v0_19 import V019Build
 from .models.v1_0 import V10Build
 from .models.voices import VoiceRegistry
+from .signals import StopSignals
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -31,8 +33,7 @@ def make_builds() -> dict[str, VersionBuild]:
 
 def make_file_store(settings: Settings) -> FileStore:
     """Where model and voice files are found, and where they are fetched from."""
-    # HF_ENDPOINT (the hub library's variable) applies unless --hub-url names another hub.
-    hub = default_hub_url() if settings.hub_url == DEFAULT_HUB_URL else settings.hub_url
+    hub = settings.hub_url  # HF_ENDPOINT is already applied, below --hub-url (config.py)
     sources = {
         "v1.0": source_for("v1.0", hub, settings.v1_repo, settings.v1_revision),
         "v0.19": source_for("v0.19", hub, settings.v019_repo, settings.v019_revision),
@@ -66,56 +67,103 @@ def make_engine(settings: Settings) -> SpeechEngine:
     return engine
 
 
-async def run_server(settings: Settings) -> None:
-    """Serve until stopped (SIGTERM, Ctrl-C or the end of stdin for stdio://)."""
-    engine = make_engine(settings)
-    if settings.update_voices:
-        loop = asyncio.get_running_loop()
-        for version in engine.registry.builds:
-            refreshed = await loop.run_in_executor(None, engine.files.refresh_voices, version)
-            _LOGGER.info("Refreshed %d %s voice file(s)", len(refreshed), version)
+SHUTDOWN_GRACE_S = 5.0
+"""On SIGTERM/SIGINT, how long audio in flight may go on before connections close.
 
+Long enough to finish the sentence being spoken, short enough for a supervisor's
+stop timeout (the HA Supervisor waits 10 s before it kills)."""
+
+
+async def run_server(settings: Settings) -> None:
+    """Serve until stopped: SIGTERM or SIGINT (exit 0), or the end of stdin for stdio://.
+
+    Order matters for clients: the port is bound first, and only then is the model
+    warmed up and the service advertised, so nothing can discover an address that is
+    not answering yet, and a taken port fails before any other work starts. Stopping
+    runs the other way round: withdraw the advertisement, stop accepting, let audio in
+    flight finish (at most `SHUTDOWN_GRACE_S`), close, stop downloads and inference.
+    """
+    engine = make_engine(settings)
     try:
-        server = AsyncServer.from_uri(settings.uri)
-    except ValueError as err:
-        raise ConfigError(f"uri: {err}") from err
-    options = HandlerOptions(
-        streaming=settings.streaming,
-        samples_per_chunk=settings.samples_per_chunk,
-        max_text_length=settings.max_text_length,
-        first_clause_min_chars=settings.first_clause_chars or None,
-    )
-    advertiser = await _start_zeroconf(settings, engine)
+        if settings.update_voices:
+            await _refresh_voices(engine)
+        options = HandlerOptions(
+            streaming=settings.streaming,
+            samples_per_chunk=settings.samples_per_chunk,
+            max_text_length=settings.max_text_length,
+            first_clause_min_chars=settings.first_clause_chars or None,
+        )
+
+        def make_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+            return KokoroEventHandler(engine, options, reader, writer)
+
+        if urlparse(settings.uri).scheme == "stdio":
+            await _serve_stdio(settings, engine, make_handler)
+        else:
+            await _serve_socket(settings, engine, Listener(settings.uri, make_handler))
+    finally:
+        engine.close()
+
+
+async def _serve_socket(settings: Settings, engine: SpeechEngine, listener: Listener) -> None:
+    await listener.bind()
+    stop = StopSignals()
     warm_up = asyncio.create_task(_warm_up(engine), name="kokoro warm-up")
+    advertiser = None
+    try:
+        advertiser = await _start_zeroconf(settings, engine)
+        _log_serving(settings, engine)
+        await stop.requested.wait()
+        _LOGGER.info("Stopping (%s)", stop.reason)
+    finally:
+        if advertiser is not None:
+            await advertiser.stop()
+        # A second signal while finishing means "now": no grace.
+        closing = asyncio.create_task(listener.close(SHUTDOWN_GRACE_S))
+        hurry = asyncio.create_task(stop.again.wait())
+        await asyncio.wait([closing, hurry], return_when=asyncio.FIRST_COMPLETED)
+        if not closing.done():
+            _LOGGER.info("Second %s: closing connections now", stop.reason)
+            await listener.close(0)
+        hurry.cancel()
+        await closing
+        warm_up.cancel()
+        stop.remove()
+
+
+async def _serve_stdio(settings: Settings, engine: SpeechEngine, make_handler) -> None:
+    handlers: list[KokoroEventHandler] = []
+
+    def keep(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        handlers.append(make_handler(reader, writer))
+        return handlers[-1]
+
+    warm_up = asyncio.create_task(_warm_up(engine), name="kokoro warm-up")
+    _log_serving(settings, engine)
+    try:
+        # wyoming's stdio server ends at end of input, and on SIGTERM by ending the input.
+        await AsyncStdioServer().run(keep)
+        # Input ended, but the caller still reads our output: finish speaking.
+        for handler in handlers:
+            await handler.drain()
+    finally:
+        warm_up.cancel()
+
+
+def _log_serving(settings: Settings, engine: SpeechEngine) -> None:
     _LOGGER.info(
         "wyoming-kokoro %s serving %d voices on %s",
         __version__,
         len(engine.registry.all()),
         settings.uri,
     )
-    handlers: list[KokoroEventHandler] = []
 
-    def make_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        handler = KokoroEventHandler(engine, options, reader, writer)
-        if isinstance(server, AsyncStdioServer):
-            handlers.append(handler)
-        return handler
 
-    try:
-        try:
-            await server.run(make_handler)
-        except OSError as err:  # e.g. the port is taken (wyoming-piper also uses 10200)
-            raise ConfigError(
-                f"uri: cannot listen on {settings.uri}: {err.strerror or err}"
-            ) from err
-        # stdio: input ended, but the caller still reads our output; finish speaking.
-        for handler in handlers:
-            await handler.drain()
-    finally:
-        warm_up.cancel()
-        if advertiser is not None:
-            await advertiser.stop()
-        engine.close()
+async def _refresh_voices(engine: SpeechEngine) -> None:
+    loop = asyncio.get_running_loop()
+    for version in engine.registry.builds:
+        refreshed = await loop.run_in_executor(None, engine.files.refresh_voices, version)
+        _LOGGER.info("Refreshed %d %s voice file(s)", len(refreshed), version)
 
 
 async def _warm_up(engine: SpeechEngine) -> None:

@@ -41,7 +41,8 @@ from wyoming.tts import (
 )
 
 from ..engine import SpeechEngine
-from ..errors import BadTextError, ProtocolError, UserFacingError
+from ..errors import BadTextError, ProtocolError, ShuttingDownError, UserFacingError
+from ..health import HEALTH_EVENT
 from ..models.network import SAMPLE_RATE
 from ..models.voices import Voice
 from ..text.sentences import SentenceSplitter, split_sentences
@@ -116,6 +117,7 @@ class KokoroEventHandler(AsyncEventHandler):
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._speaker: asyncio.Task[None] | None = None
         self._closed = False
+        self._stopping = False
         # Open stream state (None when no stream is open).
         self._stream_voice: Voice | None = None
         self._stream_pack: Path | None = None
@@ -143,8 +145,15 @@ class KokoroEventHandler(AsyncEventHandler):
     async def _dispatch(self, event: Event) -> bool:
         if Describe.is_type(event.type):
             await self.write_event(build_info(self.engine, self.options.streaming).event())
+        elif event.type == HEALTH_EVENT:
+            await self.write_event(Event(HEALTH_EVENT, self.engine.health().as_data()))
         elif Ping.is_type(event.type):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
+        elif self._stopping and (
+            SynthesizeStart.is_type(event.type)
+            or (Synthesize.is_type(event.type) and self._stream_voice is None)
+        ):
+            raise ShuttingDownError("the server is stopping; try again in a moment")
         elif Synthesize.is_type(event.type):
             if self._stream_voice is None:
                 await self._one_shot(event)
@@ -325,6 +334,21 @@ class KokoroEventHandler(AsyncEventHandler):
             if transport.is_closing() or transport.get_write_buffer_size() == 0:
                 break
             await asyncio.sleep(0.01)
+
+    async def finish(self, grace: float) -> None:
+        """The server is stopping: speak what is queued for at most `grace` seconds, then close.
+
+        New requests on this connection are refused meanwhile; a reply in progress
+        (including an open stream's queued sentences) goes on until done or out of time.
+        """
+        self._stopping = True
+        if grace > 0 and not self._closed:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.drain(), grace)
+        self._closed = True
+        if self._speaker is not None:
+            self._speaker.cancel()
+        self.writer.close()
 
     async def disconnect(self) -> None:
         self._closed = True

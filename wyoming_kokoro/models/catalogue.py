@@ -1,7 +1,7 @@
 """The shipped voice catalogues: what each Kokoro version's source holds.
 
-Each version has a `voices.json` in the top-level `voices/<folder>/` directory
-(shipped as package data `wyoming_kokoro.voices`). It pins the size and SHA-256
+Each version has a `voices.json` in `wyoming_kokoro/voices/<folder>/`
+(package data of `wyoming_kokoro.voices`). It pins the size and SHA-256
 of the model config, the checkpoint and every voice pack, so a download is
 verified against our own record rather than whatever a mirror says, and it
 carries the display name, language and gender that `describe` reports.

@@ -15,7 +15,9 @@ Why a small downloader of our own on `urllib` rather than `huggingface_hub`:
   stalled server turns into a clear error instead of a hung request.
 
 `HF_ENDPOINT`, the variable the Hugging Face tools use for a mirror, is
-honoured as the default hub URL (`default_hub_url`).
+honoured as the default hub URL by the settings layer (`wyoming_kokoro.config`),
+where it ranks below every setting of our own; this module only uses the hub URL
+it is given.
 
 A download goes to `NAME.part`, resumes with an HTTP Range request after an
 interruption, is verified (size and SHA-256), and only then is moved into
@@ -42,13 +44,6 @@ from ..errors import DownloadError
 from .catalogue import load_catalogue
 
 _LOGGER = logging.getLogger(__name__)
-
-DEFAULT_HUB_URL = "https://huggingface.co"
-
-
-def default_hub_url() -> str:
-    """The hub URL to use when none is configured: `$HF_ENDPOINT`, else huggingface.co."""
-    return os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or DEFAULT_HUB_URL
 
 
 @dataclass(frozen=True)

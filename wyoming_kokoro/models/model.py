@@ -81,12 +81,14 @@ class KokoroModel:
         pack_path: Path,
         speed: float,
         cancelled: Callable[[], bool] = lambda: False,
+        progressed: Callable[[], None] = lambda: None,
     ) -> np.ndarray:
         """Speak `text` with a voice; returns 16-bit PCM samples at 24 kHz.
 
         Text too long for one pass is cut into several passes and joined, so
         nothing is dropped. `cancelled` is checked between passes, so a client
-        that went away stops costing compute.
+        that went away stops costing compute; `progressed` is called after each
+        pass (the health check's sign of life).
         """
         pack = self.voice_pack(pack_path)
         segments = plan_segments(text, self.phonemizer(prefix), self.symbols)
@@ -97,6 +99,7 @@ class KokoroModel:
             style = pack[self.build.style_row(segment.phonemes, segment.token_ids)]
             audio = self.network.synthesize(segment.token_ids, style, speed)
             pieces.append(audio.numpy())
+            progressed()
         if not pieces:
             return np.zeros(0, dtype=np.int16)
         audio = np.concatenate(pieces)

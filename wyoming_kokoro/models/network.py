@@ -3,8 +3,9 @@
 v0.19 and v1.0 are the same StyleTTS2/ISTFTNet architecture with different
 weights, symbol tables and config spellings. `KokoroNetwork` reuses kokoro's
 `KModel` modules and forward pass, but is built from a normalised config and
-loads its state strictly: a checkpoint with a missing or unexpected tensor is an
-error, never a silently half-loaded model (KModel falls back to strict=False).
+loads its state strictly (`checkpoint.load_module_state`): a checkpoint with a
+missing or unexpected tensor is an error, never a silently half-loaded model
+(KModel falls back to strict=False).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kokoro.modules import CustomAlbert, ProsodyPredictor, TextEncoder
 from transformers import AlbertConfig
 
 from ..errors import ModelLoadError
+from .checkpoint import load_module_state
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ class KokoroNetwork(KModel):
         )
 
     def load_modules(self, state: Mapping[str, Mapping[str, torch.Tensor]], source: str) -> None:
-        """Load one state dict per top-level module, strictly.
+        """Load one state dict per top-level module, strictly (see `checkpoint`).
 
         `source` names the checkpoint file in error messages.
         """
@@ -110,13 +112,7 @@ class KokoroNetwork(KModel):
                 f"(missing: {missing or 'none'}, unexpected: {extra or 'none'})"
             )
         for name in MODULE_NAMES:
-            try:
-                getattr(self, name).load_state_dict(state[name], strict=True)
-            except RuntimeError as err:
-                first_line = str(err).strip().splitlines()[0]
-                raise ModelLoadError(
-                    f"{source}: module '{name}' does not fit the network: {first_line}"
-                ) from err
+            load_module_state(getattr(self, name), name, state[name], source)
 
     @torch.inference_mode()
     def synthesize(self, token_ids: list[int], style: torch.Tensor, speed: float) -> torch.Tensor:

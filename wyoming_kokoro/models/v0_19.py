@@ -31,7 +31,6 @@ _V019_PLBERT = {
     "dropout": 0.1,
 }
 _V019_TEXT_ENCODER_KERNEL = 5
-_MODULE_PREFIX = "module."
 
 
 class V019Build(VersionBuild):
@@ -72,14 +71,9 @@ class V019Build(VersionBuild):
                 " (it looks like a v1.0 checkpoint)" if set(checkpoint) == set(MODULE_NAMES) else ""
             )
             raise ModelLoadError(f"{source}: not a v0.19 checkpoint: no 'net' table{hint}")
-        # v0.19 was saved from DataParallel modules: every key carries "module.".
-        return {
-            name: {
-                (key[len(_MODULE_PREFIX) :] if key.startswith(_MODULE_PREFIX) else key): value
-                for key, value in state.items()
-            }
-            for name, state in net.items()
-        }
+        # Its keys carry DataParallel's "module." prefix, as v1.0's do; the network's
+        # loader strips it for both generations.
+        return net
 
     def style_row(self, phonemes: str, token_ids: list[int]) -> int:
         # v0.19's generate() styles by token count.

@@ -33,7 +33,8 @@ class V10Build(VersionBuild):
         return dict(vocab)
 
     def module_states(self, checkpoint: Mapping[str, Any], source: str) -> Mapping[str, Any]:
-        # The hub file is already {module: state_dict}.
+        # The hub file is {module: state_dict}, keys prefixed with "module." (stripped by
+        # the network's loader, as for v0.19).
         if "net" in checkpoint:
             raise ModelLoadError(
                 f"{source}: this is a v0.19 checkpoint ({{'net': ...}} layout); "

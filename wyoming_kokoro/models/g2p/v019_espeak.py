@@ -114,8 +114,9 @@ def normalize_text_v019(text: str) -> str:
 # -- phoneme fixes ---------------------------------------------------------------
 
 _PHONEME_FIXES: list[tuple[re.Pattern[str], str]] = [
-    # espeak's "kokoro" -> the Japanese pronunciation
-    (re.compile("kəkˈoːɹoʊ"), "kˈoʊkəɹoʊ"),
+    # espeak's "kokoro" -> the Japanese pronunciation. v0.19's rule matched kəkˈoːɹoʊ;
+    # today's espeak-ng (espeakng-loader's) says kəkˈɔːɹoʊ for American English.
+    (re.compile("kəkˈ[oɔ]ːɹoʊ"), "kˈoʊkəɹoʊ"),
     (re.compile("kəkˈɔːɹəʊ"), "kˈəʊkəɹəʊ"),
     (re.compile("ʲ"), "j"),
     (re.compile("r"), "ɹ"),
