@@ -3,7 +3,8 @@
 Paths are `/REPO/resolve/REVISION/PATH`; files are served in place from
 ../shared/kokoro and the fixture checkpoints (a path table, no copies). It
 honours Range requests and can be told to cut a response short, corrupt it,
-fail it with a status, ignore Range, or stall — the failures a real download
+fail it with a status, ignore Range, stall, trickle a body slowly, send an
+endless one, or claim a size it does not have — the failures a real download
 meets.
 """
 
@@ -39,6 +40,12 @@ class Hub:
     """Seconds to wait before answering (to make concurrent requests overlap)."""
     stall: float = 0.0
     """Seconds to wait before sending any byte (to trigger client timeouts)."""
+    throttle: dict[str, float] = field(default_factory=dict)
+    """Path -> bytes per second: the body is sent no faster (a slow link, or a trickle)."""
+    endless: set[str] = field(default_factory=set)
+    """Paths answered 200 with no Content-Length and a body that never ends."""
+    claim_length: dict[str, int] = field(default_factory=dict)
+    """Path -> the Content-Length to announce instead of the real one."""
     log: list[tuple[str, str | None]] = field(default_factory=list)
     """(path, Range header) of every GET, in order."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,15 +77,17 @@ def make_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
             if status is not None:
                 self.send_error(status)
                 return
+            if path in hub.endless:
+                self.send_response(200)
+                self.end_headers()  # HTTP/1.0 without Content-Length: the body ends at close
+                self._send(iter(lambda: b"\0" * 65536, None), hub.throttle.get(path))
+                return
             source = hub.routes.get(path)
             if source is None:
                 self.send_error(404)
                 return
-            data = source.read_bytes()
-            if path in hub.corrupt:
-                data = bytes(b ^ 0xFF for b in data[:64]) + data[64:]
-            total = len(data)
-            start = 0
+            total = source.stat().st_size
+            start, end = 0, total - 1
             match = re.fullmatch(r"bytes=(\d+)-(\d*)", header or "")
             if match and not hub.ignore_range:
                 start = int(match.group(1))
@@ -91,21 +100,63 @@ def make_handler(hub: Hub) -> type[BaseHTTPRequestHandler]:
                     return
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{end}/{total}")
-                data = data[start : end + 1]
             else:
                 self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
+            length = end + 1 - start
+            self.send_header("Content-Length", str(hub.claim_length.get(path, length)))
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
+            blocks = _read(source, start, length, corrupt=path in hub.corrupt)
             if cut is not None:
-                self.wfile.write(data[:cut])
+                self.wfile.write(b"".join(blocks)[:cut])
                 self.wfile.flush()
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            self.wfile.write(data)
+            self._send(blocks, hub.throttle.get(path))
+
+        def _send(self, blocks: Iterator[bytes], rate: float | None) -> None:
+            """Write `blocks`, at most `rate` bytes per second; stop when the client hangs up.
+
+            Throttled, the bytes go out in pieces about 20 times a second, as a slow
+            link delivers them, not in bursts with long pauses between.
+            """
+            began = time.monotonic()
+            sent = 0
+            piece = max(1, int(rate / 20)) if rate else 0
+            try:
+                for block in blocks:
+                    for i in range(0, len(block), piece or len(block)):
+                        chunk = block[i : i + piece] if piece else block
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+                        if rate:
+                            ahead = sent / rate - (time.monotonic() - began)
+                            if ahead > 0:
+                                time.sleep(ahead)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
 
     return Handler
+
+
+def _read(source: Path, start: int, length: int, corrupt: bool) -> Iterator[bytes]:
+    """`length` bytes of `source` from `start`, in blocks, streamed from disk like a real
+    server (a 327 MB checkpoint is not read whole before the first byte goes out).
+    `corrupt` flips the file's first 64 bytes."""
+    with open(source, "rb") as stream:
+        stream.seek(start)
+        position = start
+        while length > 0:
+            block = stream.read(min(1 << 20, length))
+            if not block:
+                return
+            if corrupt and position < 64:
+                flipped = bytes(b ^ 0xFF for b in block[: 64 - position])
+                block = flipped + block[64 - position :]
+            yield block
+            position += len(block)
+            length -= len(block)
 
 
 @contextmanager

@@ -60,6 +60,11 @@ BAD_VALUES: dict[str, list[Any]] = {
     "v019_model_sha256": ["z" * 64, "0" * 40],
     "offline": ["maybe", 2],
     "update_voices": ["sometimes", 5],
+    "download_wait": [0, 3601, -1, "soon", "1.5", 2.5, True, None],
+    "max_connections": [0, 1001, "many", 1.5, False],
+    "max_queued_requests": [0, 1001, "lots", "2.5", None],
+    "max_wait": [0, 3601, "forever", 0.5],
+    "idle_timeout": [4, 3601, "never", True],
     "zeroconf": ["kitchen.tts", "x" * 64, "ä" * 32, "bell\x07", 5],
     "zeroconf_host": ["bad host", "-leading-dash", "a" * 64 + ".example", 1],
     "debug": ["verbose", 3],
@@ -81,6 +86,12 @@ GOOD_CASES: list[tuple[str, Any, Any]] = [
     ("samples_per_chunk", "48000", 48000),
     ("max_loaded_models", "1", 1),
     ("max_text_length", "100000", 100000),
+    ("download_wait", "1", 1),
+    ("download_wait", "3600", 3600),
+    ("max_connections", "1", 1),
+    ("max_queued_requests", "1000", 1000),
+    ("max_wait", " 60 ", 60),
+    ("idle_timeout", "5", 5),
     ("hub_url", "http://mirror.local:8080/hf/", "http://mirror.local:8080/hf"),
     ("v1_repo", "me/Kokoro-82M.fork", "me/Kokoro-82M.fork"),
     ("v1_revision", "refs/pr/7", "refs/pr/7"),
@@ -161,6 +172,9 @@ def test_messages_say_what_is_allowed() -> None:
         "WYOMING_KOKORO_DEVICE: 'tpu' is not one of auto, cpu, cuda"
     )
     assert "from 64 to 48000" in problem({"samples_per_chunk": "10"})
+    assert problem({"download_wait": "0"}) == (
+        "argument --download-wait: 0 is out of range; expected a whole number from 1 to 3600"
+    )
     assert "tcp://HOST:PORT" in problem({"uri": "tcp://x:0"})
 
 
@@ -196,6 +210,11 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         v019_model_sha256=None,
         offline=False,
         update_voices=False,
+        download_wait=30,
+        max_connections=32,
+        max_queued_requests=16,
+        max_wait=120,
+        idle_timeout=120,
         zeroconf=None,
         zeroconf_host=None,
         debug=False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import socket
 import threading
 import time
@@ -26,7 +27,13 @@ from wyoming_kokoro.models.catalogue import (
     load_catalogue,
     parse_voice_prefix,
 )
-from wyoming_kokoro.models.download import Downloader, Source, source_for
+from wyoming_kokoro.models.download import (
+    MAX_SIZE,
+    Downloader,
+    DownloadProgress,
+    Source,
+    source_for,
+)
 from wyoming_kokoro.models.files import FileStore
 
 from .fake_hub import SHARED_KOKORO, V019_PREFIX, V1_PREFIX, Hub
@@ -342,6 +349,141 @@ def test_concurrent_requests_for_one_voice_download_it_once(hub: Hub, tmp_path: 
     expected = tmp_path / "data" / "v1_0" / "voices" / "af_river.pt"
     assert results == [expected, expected]
     assert len(hub.gets(route)) == 1
+
+
+# -- limits: size cap, deadline, progress ------------------------------------------------
+
+UNPINNED = {"v1.0": "0" * 64}
+"""A checkpoint override: the store then knows no size for the v1.0 checkpoint."""
+
+
+def test_endless_body_of_unknown_size_is_cut_off_at_the_cap(hub: Hub, tmp_path: Path) -> None:
+    route = V1_PREFIX + "kokoro-v1_0.pth"
+    hub.endless.add(route)  # no Content-Length, and the bytes never stop
+    store = make_store(
+        hub, tmp_path, checkpoint_sha256=UNPINNED, downloader=fast_downloader(max_size=3_000_000)
+    )
+    began = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        store.ensure("v1.0", "kokoro-v1_0.pth")
+    assert time.monotonic() - began < 5
+    message = str(info.value)
+    assert message.startswith(f"refused v1_0/kokoro-v1_0.pth from {hub.url}{route}: ")
+    assert "sent more, more than the 3,000,000 bytes allowed for a file of unknown size" in message
+    assert "deleted" in message
+    assert leftovers(tmp_path) == [] and not (tmp_path / "data/v1_0/kokoro-v1_0.pth").exists()
+    assert len(hub.gets(route)) == 1  # refused, not retried
+    assert store.in_progress() == {}
+
+
+def test_endless_body_of_a_pinned_file_stops_at_its_catalogue_size(
+    hub: Hub, tmp_path: Path
+) -> None:
+    route = V1_PREFIX + "voices/af_heart.pt"
+    hub.endless.add(route)
+    size = load_catalogue("v1.0").voices["af_heart"].file.size
+    with pytest.raises(DownloadError, match=f"more than the {size:,} bytes the catalogue gives"):
+        make_store(hub, tmp_path).ensure("v1.0", "voices/af_heart.pt")
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("relpath", "claimed", "pins", "allowed"),
+    [
+        ("kokoro-v1_0.pth", MAX_SIZE + 1, UNPINNED, f"the {MAX_SIZE:,} bytes allowed for a file"),
+        ("voices/af_heart.pt", 10**9, {}, "the 523,425 bytes the catalogue gives for it"),
+    ],
+)
+def test_content_length_over_the_limit_is_refused_before_the_body(
+    hub: Hub, tmp_path: Path, relpath: str, claimed: int, pins: dict, allowed: str
+) -> None:
+    route = V1_PREFIX + relpath
+    hub.claim_length[route] = claimed
+    store = make_store(hub, tmp_path, checkpoint_sha256=pins)
+    began = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        store.ensure("v1.0", relpath)
+    assert time.monotonic() - began < 5  # the body was not read (the hub loads 327 MB first)
+    assert f"the server announces {claimed:,} bytes, more than {allowed}" in str(info.value)
+    assert leftovers(tmp_path) == []
+
+
+def test_trickling_download_stops_at_its_deadline_and_resumes_later(
+    hub: Hub, tmp_path: Path
+) -> None:
+    route = V1_PREFIX + "voices/am_michael.pt"
+    hub.throttle[route] = 40_000  # bytes per second, steadily: no read ever times out
+    downloader = fast_downloader(min_deadline=1.0, min_rate=1e12)  # deadline: 1 s
+    store = make_store(hub, tmp_path, downloader=downloader)
+    began = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        store.ensure("v1.0", "voices/am_michael.pt")
+    assert time.monotonic() - began < 2.5
+    message = str(info.value)
+    assert "cannot download v1_0/voices/am_michael.pt" in message
+    assert "did not finish within 1 s" in message and "MB" in message, message
+    assert "next request resumes it" in message
+    [part] = leftovers(tmp_path)
+    kept = part.stat().st_size
+    assert 10_000 < kept < 200_000
+
+    del hub.throttle[route]
+    path = store.ensure("v1.0", "voices/am_michael.pt")
+    assert hub.gets(route) == [None, f"bytes={kept}-"]
+    assert sha256(path) == load_catalogue("v1.0").voices["am_michael"].file.sha256
+
+
+def test_deadline_grows_with_the_size() -> None:
+    downloader = Downloader()
+    assert downloader.deadline_for(500_000) == 600.0  # a voice pack: 10 minutes
+    assert downloader.deadline_for(327_212_226) == pytest.approx(3272.1, abs=0.1)  # 100 kB/s
+    assert downloader.deadline_for(MAX_SIZE) == pytest.approx(10737.4, abs=0.1)
+
+
+def test_progress_of_a_running_download_without_waiting_for_it(hub: Hub, tmp_path: Path) -> None:
+    route = V1_PREFIX + "voices/am_puck.pt"
+    size = load_catalogue("v1.0").voices["am_puck"].file.size
+    hub.throttle[route] = size / 1.5  # about 1.5 s
+    store = make_store(hub, tmp_path)
+    fetching = threading.Thread(target=store.ensure, args=("v1.0", "voices/am_puck.pt"))
+    fetching.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not store.in_progress().get("v1_0/voices/am_puck.pt", None) or (
+            store.in_progress()["v1_0/voices/am_puck.pt"].done == 0
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)
+        # Lookups answer at once: they never take the download's lock.
+        began = time.monotonic()
+        progress = store.in_progress()["v1_0/voices/am_puck.pt"]
+        assert store.can_serve("v1.0", "voices/am_puck.pt")
+        assert store.find("v1.0", "voices/am_puck.pt") is None
+        assert time.monotonic() - began < 0.1
+        assert progress.total == size and 0 < progress.done < size
+        assert progress.rate is not None and progress.rate > 0
+        assert re.fullmatch(r"0\.\d of 0\.5 MB, \d+ %, about \d s left", progress.summary())
+    finally:
+        fetching.join(timeout=10)
+    assert store.in_progress() == {}
+    assert store.find("v1.0", "voices/am_puck.pt") is not None
+
+
+def test_progress_summaries() -> None:
+    mb = 1_000_000
+    assert DownloadProgress("f", 112 * mb, 327 * mb, rate=5 * mb).summary() == (
+        "112 of 327 MB, 34 %, about 43 s left"
+    )
+    assert DownloadProgress("f", 30 * mb, 327 * mb, rate=1e5).summary() == (
+        "30 of 327 MB, 9 %, about 50 min left"
+    )
+    assert DownloadProgress("f", 1_234_567, None).summary() == "1.2 MB so far"
+    assert DownloadProgress("f", 0, 327 * mb).summary() == "0.0 of 327 MB, 0 %"
+    assert DownloadProgress("f", 0, None).summary() == "waiting for the server"
+    assert DownloadProgress("f", 327 * mb, 327 * mb, verifying=True).summary() == (
+        "327 MB received, checking its SHA-256"
+    )
 
 
 # -- offline mode and lookup --------------------------------------------------------------

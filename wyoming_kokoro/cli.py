@@ -131,6 +131,37 @@ def build_parser() -> argparse.ArgumentParser:
     add("offline", "never download; use only files already in the data dirs", action="store_true")
     add("update_voices", "re-download the voice files at startup", action="store_true")
     add(
+        "download_wait",
+        "longest a request waits for a file that is downloading, 1 to 3600 seconds; then it "
+        "gets an error saying how far the download is, which goes on in the background "
+        f"(default: {defaults.download_wait})",
+        metavar="SECONDS",
+    )
+    add(
+        "max_connections",
+        "open connections served at once, 1 to 1000; more are answered with an error "
+        f"(default: {defaults.max_connections})",
+        metavar="N",
+    )
+    add(
+        "max_queued_requests",
+        "requests that may wait for synthesis at once, 1 to 1000; the next one gets a busy "
+        f"error at once (default: {defaults.max_queued_requests})",
+        metavar="N",
+    )
+    add(
+        "max_wait",
+        "longest a sentence waits for its turn, 1 to 3600 seconds, before its request fails "
+        f"as busy (default: {defaults.max_wait})",
+        metavar="SECONDS",
+    )
+    add(
+        "idle_timeout",
+        "close a connection that has sent nothing for this long while nothing is being "
+        f"spoken for it, 5 to 3600 seconds (default: {defaults.idle_timeout})",
+        metavar="SECONDS",
+    )
+    add(
         "zeroconf",
         "advertise the server with zeroconf, under NAME or a default name (tcp:// only)",
         nargs="?",

@@ -1,12 +1,11 @@
 """The speech engine: the async face of the model layer for event handlers.
 
-It owns the two thread pools that keep blocking work off the event loop:
-- one inference thread, shared by every connection. Jobs are single sentences,
-  so clients take turns sentence by sentence, and torch gets all CPU cores for
-  the job at hand instead of two jobs thrashing each other. Being single, it
-  also serialises model switches, so the manager never has to wait for a busy
-  slot in practice (its wait and timeout guard more workers, should a later
-  scheduler add them);
+It owns what keeps blocking work off the event loop:
+- the inference scheduler (`scheduler.py`): one inference thread shared by every
+  connection, fed from per-client queues in turn, bounded, and grouped by
+  generation when only one model fits in memory. Jobs are single sentences, so
+  clients take turns sentence by sentence, and torch gets all CPU cores for the
+  job at hand. Being single, it also serialises model switches;
 - a small I/O pool for file checks and downloads, so fetching a voice never
   stalls someone else's inference.
 """
@@ -15,21 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .errors import MissingFileError
+from .errors import DownloadingError, MissingFileError
 from .health import Health, InferenceWatch
 from .models.files import FileStore
 from .models.manager import ModelManager
 from .models.voices import Voice, VoiceRegistry
+from .scheduler import MAX_REQUESTS, MAX_WAIT_S, InferenceScheduler
 
 _LOGGER = logging.getLogger(__name__)
 
 WARM_UP_TEXT = "Ready."
+
+DOWNLOAD_WAIT_S = 30.0
+"""Default for `--download-wait`."""
 
 
 class SpeechEngine:
@@ -43,6 +48,9 @@ class SpeechEngine:
         default_voice: str,
         speed: float,
         watch: InferenceWatch | None = None,
+        max_requests: int = MAX_REQUESTS,
+        max_wait: float = MAX_WAIT_S,
+        download_wait: float = DOWNLOAD_WAIT_S,
     ) -> None:
         self.registry = registry
         self.manager = manager
@@ -50,8 +58,18 @@ class SpeechEngine:
         self.default_voice = default_voice
         self.speed = speed
         self.watch = watch or InferenceWatch()
-        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kokoro-infer")
+        self.scheduler = InferenceScheduler(
+            lambda: manager.loaded_versions,
+            single_slot=manager.max_loaded == 1,
+            watch=self.watch,
+            max_requests=max_requests,
+            max_wait=max_wait,
+        )
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kokoro-io")
+        self.download_wait = download_wait
+        """Longest a request waits for its files (see `prepare`)."""
+        self._fetches: dict[tuple[str, str], _Fetch] = {}
+        """Running file jobs by (version, file), shared by every request that needs one."""
 
     def resolve_voice(self, requested: str | None) -> Voice:
         """The voice for a request (None: the default voice). Raises UnknownVoiceError."""
@@ -73,53 +91,141 @@ class SpeechEngine:
             return self.files.find(voice.version, voice.relpath) is not None
         return self.files.can_serve(voice.version, voice.relpath)
 
-    async def prepare(self, voice: Voice) -> Path:
-        """Make sure the voice's model and pack are on disk; returns the pack's path."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io, self._prepare_blocking, voice)
+    async def prepare(self, voice: Voice, wait: float | None = None) -> Path:
+        """Make sure the voice's model and pack are on disk; returns the pack's path.
 
-    def _prepare_blocking(self, voice: Voice) -> Path:
+        The files are fetched on the I/O pool, one job per file however many
+        requests need it. A request waits at most `wait` seconds in all (None:
+        `download_wait`; `math.inf`: as long as it takes). Then it gets a
+        DownloadingError naming the file and how far its download is, while the
+        download goes on: a later request joins it, or finds the file on disk.
+        """
         if not self.registry.speakable(voice):
             raise MissingFileError(
                 f"voice '{voice.qualified_name}' ({voice.language_name}) needs a G2P for "
                 f"{voice.language}, which this server does not have yet"
             )
-        self.files.ensure_model(voice.version)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.download_wait if wait is None else wait)
+        await self._fetch(voice, deadline, (voice.version, "model"), self.files.ensure_model)
         if voice.local_path is not None:
             return voice.local_path
-        return self.files.ensure(voice.version, voice.relpath, voice.file)
+        return await self._fetch(
+            voice,
+            deadline,
+            (voice.version, voice.relpath),
+            self.files.ensure,
+            voice.relpath,
+            voice.file,
+        )
 
-    async def render(
+    async def _fetch(
         self,
+        voice: Voice,
+        deadline: float,
+        key: tuple[str, str],
+        ensure: Callable[..., Any],
+        *args: Any,
+    ) -> Any:
+        """Run `ensure(voice.version, *args)` on the I/O pool, or join the job already running."""
+        fetches = self._fetches
+        loop = asyncio.get_running_loop()
+        fetch = fetches.get(key)
+        if fetch is None:
+            fetch = _Fetch(loop.run_in_executor(self._io, ensure, voice.version, *args))
+            fetches[key] = fetch
+
+            def finished(future: asyncio.Future[Any], fetch: _Fetch = fetch) -> None:
+                if fetches.get(key) is fetch:
+                    del fetches[key]
+                if future.cancelled() or future.exception() is None or fetch.waiting:
+                    return
+                # Every request gave up waiting; nobody else will report it.
+                _LOGGER.warning("Background download failed: %s", future.exception())
+
+            fetch.future.add_done_callback(finished)
+        # A job that is done at once (files on disk) must not lose to a used-up wait.
+        left = max(deadline - loop.time(), 0.05)
+        fetch.waiting += 1
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(fetch.future), None if math.isinf(left) else left
+            )
+        except asyncio.TimeoutError:
+            raise DownloadingError(self._not_ready(voice)) from None
+        finally:
+            fetch.waiting -= 1
+
+    def _not_ready(self, voice: Voice) -> str:
+        """Which of the voice's files is still downloading, and how far it is."""
+        relpaths = ["config.json", self.registry.builds[voice.version].checkpoint_name]
+        if voice.local_path is None:
+            relpaths.append(voice.relpath)
+        running = self.files.in_progress()
+        status = "waiting for the server"
+        for relpath in relpaths:
+            progress = running.get(self.files.label(voice.version, relpath))
+            if progress is not None:
+                status = progress.summary()
+                break
+        else:
+            missing = [r for r in relpaths if self.files.find(voice.version, r) is None]
+            relpath = missing[0] if missing else relpaths[-1]
+        return (
+            f"voice '{voice.qualified_name}' is not ready yet: {relpath} for {voice.version} "
+            f"is still downloading ({status}); try again shortly"
+        )
+
+    def submit(
+        self,
+        client: object,
         voice: Voice,
         pack_path: Path,
         text: str,
-        cancelled: Callable[[], bool] = lambda: False,
-    ) -> np.ndarray:
-        """Speak `text` (one sentence, ideally) and return 16-bit PCM at 24 kHz."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._inference, self._render_blocking, voice, pack_path, text, cancelled
-        )
+        new_request: bool = False,
+    ) -> asyncio.Future[np.ndarray]:
+        """Queue one sentence for `client`; the future gets 16-bit PCM at 24 kHz.
 
-    def _render_blocking(
-        self, voice: Voice, pack_path: Path, text: str, cancelled: Callable[[], bool]
-    ) -> np.ndarray:
-        if cancelled():
-            return np.zeros(0, dtype=np.int16)
-        self.watch.started()
-        try:
+        Sentences may be submitted ahead of time: the scheduler takes clients in turn,
+        and `drop(client)` forgets what a vanished client still had queued. Raises
+        BusyError (when `new_request`) if too many requests are waiting already.
+        """
+
+        def work(cancelled: Callable[[], bool]) -> np.ndarray:
+            if cancelled():
+                return np.zeros(0, dtype=np.int16)
             with self.manager.lease(voice.version) as model:
                 self.watch.progressed()  # loading the model counts as progress
                 return model.render(
                     text, voice.prefix, pack_path, self.speed, cancelled, self.watch.progressed
                 )
-        finally:
-            self.watch.finished()
+
+        return self.scheduler.submit(client, voice.version, work, new_request)
+
+    def drop(self, client: object) -> None:
+        """`client` went away: its queued sentences are dropped, its running one stops."""
+        dropped = self.scheduler.drop(client)
+        if dropped:
+            _LOGGER.debug("Dropped %d queued sentence(s) of a client that left", dropped)
+
+    async def render(self, voice: Voice, pack_path: Path, text: str) -> np.ndarray:
+        """Speak `text` (one sentence, ideally) as its own client, and wait for it."""
+        return await self.submit(object(), voice, pack_path, text)
 
     def health(self) -> Health:
         """Whether the inference thread is making progress (for the health check)."""
         return self.watch.health()
+
+    def health_data(self) -> dict[str, Any]:
+        """The `kokoro-health` answer: health, process counts, queue and model loads."""
+        return {
+            **self.health().as_data(),
+            "queued": self.scheduler.queued(),
+            "models": {
+                "loaded": self.manager.loaded_versions,
+                "loads": dict(self.manager.load_count),
+            },
+        }
 
     async def warm_up(self) -> None:
         """Fetch and load the default voice's model and run one short pass.
@@ -128,12 +234,20 @@ class SpeechEngine:
         pay for loading the model, spaCy and the G2P lexicons.
         """
         voice = self.resolve_voice(None)
-        pack = await self.prepare(voice)
+        pack = await self.prepare(voice, wait=math.inf)  # the first start may download
         await self.render(voice, pack, WARM_UP_TEXT)
         _LOGGER.info("Warm-up done: %s is ready", voice.qualified_name)
 
     def close(self) -> None:
-        """Stop the thread pools (pending jobs are dropped) and any running download."""
+        """Stop the scheduler and I/O pool (pending jobs are dropped) and any running download."""
         self.files.downloader.stopping.set()
-        self._inference.shutdown(wait=False, cancel_futures=True)
+        self.scheduler.close()
         self._io.shutdown(wait=False, cancel_futures=True)
+
+
+class _Fetch:
+    """One fetch job on the I/O pool and how many requests are waiting for it now."""
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self.future = future
+        self.waiting = 0

@@ -44,6 +44,12 @@ class DownloadError(MissingFileError):
     code = "download-failed"
 
 
+class DownloadingError(MissingFileError):
+    """A file the request needs is still downloading; the download goes on in the background."""
+
+    code = "downloading"
+
+
 class ModelLoadError(UserFacingError):
     """A checkpoint or voice pack exists but does not fit the version's network."""
 
@@ -56,6 +62,12 @@ class ProtocolError(UserFacingError):
     code = "protocol-error"
 
 
+class BadFrameError(UserFacingError):
+    """Bytes on the wire that are not a Wyoming event (framing, not field semantics)."""
+
+    code = "bad-frame"
+
+
 class ModelBusyError(UserFacingError):
     """No model slot became free in time (all loaded models stayed in use)."""
 
@@ -66,3 +78,15 @@ class ShuttingDownError(UserFacingError):
     """The server is stopping and takes no new requests."""
 
     code = "shutting-down"
+
+
+class BusyError(UserFacingError):
+    """Too much synthesis is queued, or a request waited too long for its turn."""
+
+    code = "busy"
+
+
+class IdleTimeoutError(UserFacingError):
+    """A connection sent nothing for too long while nothing was being spoken for it."""
+
+    code = "idle-timeout"

@@ -11,6 +11,8 @@ Supervisor's watchdog can restart the add-on.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +41,8 @@ class Health:
     detail: str
 
     def as_data(self) -> dict[str, Any]:
-        return asdict(self)
+        """The event data: these fields plus the process's resource counts."""
+        return {**asdict(self), "process": process_stats()}
 
 
 class InferenceWatch:
@@ -80,3 +83,26 @@ class InferenceWatch:
             else ("inference running" if busy else "idle")
         )
         return Health(healthy, busy, round(stalled, 1), done, detail)
+
+
+def process_stats() -> dict[str, int]:
+    """Resource counts of this process, for leak checks and the soak benchmark.
+
+    Call from the event loop (it counts that loop's tasks). File descriptors and
+    RSS come from /proc and are -1 where it does not exist.
+    """
+    try:
+        fds = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        fds = -1
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        rss = -1
+    return {
+        "tasks": len(asyncio.all_tasks()),
+        "threads": threading.active_count(),
+        "fds": fds,
+        "rss_bytes": rss,
+    }

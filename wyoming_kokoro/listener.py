@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
-from .errors import ConfigError
+from wyoming.error import Error
+from wyoming.event import async_write_event
+
+from .errors import BusyError, ConfigError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -37,8 +40,13 @@ HandlerFactory = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Graceful
 class Listener:
     """A bound tcp:// or unix:// socket whose connections each run one handler."""
 
-    def __init__(self, uri: str, handler_factory: HandlerFactory) -> None:
+    def __init__(
+        self, uri: str, handler_factory: HandlerFactory, max_connections: int = 32
+    ) -> None:
         self.uri = uri
+        self.max_connections = max_connections
+        """Connections served at once; one more is told so and closed (a flood of
+        idle sockets must not exhaust file descriptors or starve Home Assistant)."""
         self._factory = handler_factory
         self._server: asyncio.AbstractServer | None = None
         self._unix_path: Path | None = None
@@ -68,6 +76,17 @@ class Listener:
         return len(self._connections)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self.max_connections:
+            _LOGGER.warning("Refusing a connection: %d are open already", len(self._connections))
+            error = Error(
+                text=f"the server is busy: {len(self._connections)} connections are open "
+                f"(limit {self.max_connections}); try again in a moment",
+                code=BusyError.code,
+            )
+            with contextlib.suppress(OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(async_write_event(error.event(), writer), 5)
+            writer.close()
+            return
         handler = self._factory(reader, writer)
         task = asyncio.create_task(handler.run(), name="wyoming connection")
         self._connections[task] = handler

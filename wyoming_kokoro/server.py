@@ -58,12 +58,25 @@ def make_engine(settings: Settings) -> SpeechEngine:
     manager = ModelManager(
         builds, files.ensure_model, resolve_device(settings.device), settings.max_loaded_models
     )
-    engine = SpeechEngine(registry, manager, files, settings.voice, settings.speed)
-    voice = engine.resolve_voice(None)  # an unknown --voice fails at start, not per request
-    if not registry.speakable(voice):
-        raise ConfigError(
-            f"voice: '{settings.voice}' is in a language this server cannot speak yet"
-        )
+    engine = SpeechEngine(
+        registry,
+        manager,
+        files,
+        settings.voice,
+        settings.speed,
+        download_wait=settings.download_wait,
+        max_requests=settings.max_queued_requests,
+        max_wait=settings.max_wait,
+    )
+    try:
+        voice = engine.resolve_voice(None)  # an unknown --voice fails at start, not per request
+        if not registry.speakable(voice):
+            raise ConfigError(
+                f"voice: '{settings.voice}' is in a language this server cannot speak yet"
+            )
+    except BaseException:
+        engine.close()  # its inference thread must not outlive the failed start
+        raise
     return engine
 
 
@@ -92,6 +105,7 @@ async def run_server(settings: Settings) -> None:
             samples_per_chunk=settings.samples_per_chunk,
             max_text_length=settings.max_text_length,
             first_clause_min_chars=settings.first_clause_chars or None,
+            idle_timeout=settings.idle_timeout,
         )
 
         def make_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
@@ -100,7 +114,9 @@ async def run_server(settings: Settings) -> None:
         if urlparse(settings.uri).scheme == "stdio":
             await _serve_stdio(settings, engine, make_handler)
         else:
-            await _serve_socket(settings, engine, Listener(settings.uri, make_handler))
+            await _serve_socket(
+                settings, engine, Listener(settings.uri, make_handler, settings.max_connections)
+            )
     finally:
         engine.close()
 

@@ -26,12 +26,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe
 from wyoming.ping import Ping, Pong
-from wyoming.server import AsyncEventHandler
 from wyoming.tts import (
     Synthesize,
     SynthesizeChunk,
@@ -46,6 +46,7 @@ from ..health import HEALTH_EVENT
 from ..models.network import SAMPLE_RATE
 from ..models.voices import Voice
 from ..text.sentences import SentenceSplitter, split_sentences
+from .framing import FrameLimits, SafeEventHandler
 from .info import build_info
 
 _LOGGER = logging.getLogger(__name__)
@@ -62,15 +63,20 @@ class HandlerOptions:
     samples_per_chunk: int
     max_text_length: int
     first_clause_min_chars: int | None = None
+    idle_timeout: float | None = None
 
 
 @dataclass
 class _Utterance:
-    """Queued text to speak: a whole one-shot request, or one sentence of a stream."""
+    """Queued speech: a whole one-shot request, or one sentence of a stream.
 
-    voice: Voice
-    pack: Path
+    Its sentences are handed to the engine's scheduler as soon as they are known, so
+    the next one renders while the previous one is being sent; `pieces` holds their
+    results in order.
+    """
+
     sentences: list[str]
+    pieces: list[asyncio.Future[np.ndarray]]
     streamed: bool
     """A stream's sentence may hold nothing speakable (an emoji); a one-shot request may not."""
 
@@ -101,7 +107,7 @@ def _voice_field(event: Event) -> str | None:
     return name
 
 
-class KokoroEventHandler(AsyncEventHandler):
+class KokoroEventHandler(SafeEventHandler):
     """Serves one Wyoming connection."""
 
     def __init__(
@@ -125,6 +131,23 @@ class KokoroEventHandler(AsyncEventHandler):
         self._stream_chars = 0
         # With streaming off, a client that streams anyway is served from its full-text copy.
         self._ignored_stream = False
+        self.idle_timeout = options.idle_timeout
+        self._pending = 0  # jobs queued or being spoken
+
+    # -- connection state (for the frame reader) ------------------------------------
+
+    @property
+    def frame_limits(self) -> FrameLimits:
+        """Frames big enough for the longest text this server accepts, and no bigger."""
+        return FrameLimits.for_text_length(self.options.max_text_length)
+
+    def busy(self) -> bool:
+        """Audio is queued or being sent: the client is listening, not idle."""
+        return self._pending > 0
+
+    async def write_event(self, event: Event) -> None:
+        await super().write_event(event)
+        self.touch()
 
     # -- events ------------------------------------------------------------------
 
@@ -146,7 +169,7 @@ class KokoroEventHandler(AsyncEventHandler):
         if Describe.is_type(event.type):
             await self.write_event(build_info(self.engine, self.options.streaming).event())
         elif event.type == HEALTH_EVENT:
-            await self.write_event(Event(HEALTH_EVENT, self.engine.health().as_data()))
+            await self.write_event(Event(HEALTH_EVENT, self.engine.health_data()))
         elif Ping.is_type(event.type):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
         elif self._stopping and (
@@ -175,7 +198,7 @@ class KokoroEventHandler(AsyncEventHandler):
         voice = self.engine.resolve_voice(_voice_field(event))
         pack = await self.engine.prepare(voice)
         sentences = split_sentences(text, self.options.first_clause_min_chars)
-        self._enqueue(_Utterance(voice, pack, sentences, streamed=False))
+        self._enqueue(self._utterance(voice, pack, sentences, streamed=False, new_request=True))
 
     async def _start_stream(self, event: Event) -> None:
         if not self.options.streaming:
@@ -192,6 +215,7 @@ class KokoroEventHandler(AsyncEventHandler):
             first_clause_min_chars=self.options.first_clause_min_chars
         )
         self._stream_chars = 0
+        self._stream_sentences = 0
 
     def _stream_chunk(self, text: str) -> None:
         if self._ignored_stream:
@@ -220,7 +244,23 @@ class KokoroEventHandler(AsyncEventHandler):
 
     def _enqueue_sentence(self, sentence: str) -> None:
         assert self._stream_voice is not None and self._stream_pack is not None
-        self._enqueue(_Utterance(self._stream_voice, self._stream_pack, [sentence], streamed=True))
+        first = self._stream_sentences == 0
+        self._stream_sentences += 1
+        self._enqueue(
+            self._utterance(
+                self._stream_voice, self._stream_pack, [sentence], streamed=True, new_request=first
+            )
+        )
+
+    def _utterance(
+        self, voice: Voice, pack: Path, sentences: list[str], streamed: bool, new_request: bool
+    ) -> _Utterance:
+        """Submit the sentences for rendering now (the first may be refused as busy)."""
+        pieces = [
+            self.engine.submit(self, voice, pack, sentence, new_request and index == 0)
+            for index, sentence in enumerate(sentences)
+        ]
+        return _Utterance(sentences, pieces, streamed)
 
     def _check_text(self, text: str) -> None:
         """Refuse empty text and text over the limit (the limit is never silently truncated)."""
@@ -235,6 +275,7 @@ class KokoroEventHandler(AsyncEventHandler):
     # -- speaking ----------------------------------------------------------------
 
     def _enqueue(self, job: _Job) -> None:
+        self._pending += 1
         self._jobs.put_nowait(job)
         if self._speaker is None:
             self._speaker = asyncio.create_task(self._speak_jobs(), name="kokoro speaker")
@@ -249,13 +290,13 @@ class KokoroEventHandler(AsyncEventHandler):
                     else:
                         await self._speak(job)
                 finally:
+                    self._pending -= 1
                     self._jobs.task_done()
         except UserFacingError as err:
             await self._fail(err)
         except (ConnectionError, asyncio.IncompleteReadError):
             _LOGGER.debug("Client went away while audio was being sent")
-            self._closed = True
-            self.writer.close()
+            self._close()
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -263,14 +304,14 @@ class KokoroEventHandler(AsyncEventHandler):
             await self._fail(UserFacingError(f"synthesis failed: {err}"))
 
     async def _speak(self, job: _Utterance) -> None:
-        """Render the job's sentences in order, streaming each one's audio as it is ready."""
+        """Send the job's sentences in order, each one's audio as soon as it is rendered."""
         started = False
-        for sentence in job.sentences:
+        for sentence, piece in zip(job.sentences, job.pieces, strict=True):
             try:
-                audio = await self.engine.render(
-                    job.voice, job.pack, sentence, lambda: self._closed
-                )
+                audio = await piece
             except UserFacingError:
+                raise
+            except asyncio.CancelledError:
                 raise
             except Exception:
                 if not job.streamed:
@@ -314,7 +355,12 @@ class KokoroEventHandler(AsyncEventHandler):
         if not self._closed:
             with contextlib.suppress(ConnectionError):
                 await self.write_event(Error(text=str(err), code=err.code).event())
+        self._close()
+
+    def _close(self) -> None:
+        """Nothing more goes out on this connection: drop its queued work and close it."""
         self._closed = True
+        self.engine.drop(self)
         self.writer.close()
 
     async def drain(self) -> None:
@@ -345,12 +391,12 @@ class KokoroEventHandler(AsyncEventHandler):
         if grace > 0 and not self._closed:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.drain(), grace)
-        self._closed = True
+        self._close()
         if self._speaker is not None:
             self._speaker.cancel()
-        self.writer.close()
 
     async def disconnect(self) -> None:
         self._closed = True
+        self.engine.drop(self)
         if self._speaker is not None:
             self._speaker.cancel()

@@ -7,7 +7,9 @@ download dir unless the server is offline.
 
 Everything here blocks and is meant to run on worker threads. A per-file lock
 makes concurrent requests for the same missing file share one download: the
-first caller fetches, the others wait and then find the file on disk.
+first caller fetches, the others wait and then find the file on disk. Lookups
+(`find`, `can_serve`) and `in_progress` never take that lock, so they answer at
+once while a download runs.
 
 Files already on disk are trusted as they are and never re-hashed per call:
 hashing a 327 MB checkpoint on every request would be slow, and a user may
@@ -24,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import DownloadError, MissingFileError
 from .catalogue import Catalogue, CatalogueFile, load_catalogue
-from .download import Downloader, NotFoundOnServerError, Source, sha256_of
+from .download import Downloader, DownloadProgress, NotFoundOnServerError, Source, sha256_of
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,6 +76,14 @@ class FileStore:
         if self.find(version, relpath) is not None:
             return True
         return not self.offline and version in self.sources
+
+    def label(self, version: str, relpath: str) -> str:
+        """How a file is named in messages and in `in_progress`: `v0_19/kokoro-v0_19.pth`."""
+        return f"{load_catalogue(version).folder}/{relpath}"
+
+    def in_progress(self) -> dict[str, DownloadProgress]:
+        """Downloads running now, by `label` (a snapshot; never waits for a download)."""
+        return self.downloader.in_progress()
 
     # -- fetching ---------------------------------------------------------------
 
@@ -165,7 +175,7 @@ class FileStore:
                 f"looked in: {self._searched(catalogue)}"
             )
         url = source.url_for(relpath)
-        label = f"{catalogue.folder}/{relpath}"
+        label = self.label(catalogue.version, relpath)
         try:
             return self.downloader.fetch(
                 url,

@@ -1,0 +1,300 @@
+"""Who renders next: one inference thread, fair between clients, kind to model slots.
+
+Every connection queues its sentences here as jobs. A single worker thread runs
+them: torch already uses every core for one forward pass, so two passes at once
+would only thrash. The order is what makes a shared server feel fair:
+
+- **Round robin between clients.** Each client has its own FIFO; the worker takes
+  one job from each client in turn, so a 60-second reply being streamed to one
+  satellite delays another satellite's short answer by at most one sentence.
+- **Grouped by generation when memory holds one model.** With
+  `--max-loaded-models 1`, switching between v1.0 and v0.19 reloads a 330 MB
+  checkpoint. The worker keeps serving the loaded generation for up to
+  `group_limit` jobs in a row while another generation waits, then switches, so
+  two clients on different generations cost a few loads, not one per sentence.
+- **Bounded.** At most `max_requests` requests may have work queued; the next one
+  is refused at once with a `busy` error rather than queued behind minutes of
+  speech. A job that has waited `max_wait` seconds without starting fails the same
+  way, so no request waits without limit.
+
+Jobs of a client that went away are dropped before they start, and a running job
+sees `cancelled()` turn true between forward passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BusyError, ShuttingDownError
+from .health import InferenceWatch
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_REQUESTS = 16
+"""Requests that may have work queued at once (one per connection at a time)."""
+
+MAX_WAIT_S = 120.0
+"""Longest a job may wait for the inference thread before it fails as busy."""
+
+MAX_HOLD_S = 120.0
+"""Longest one job may run before its request fails (the inference thread is then
+wedged, which the health check reports too; the job itself cannot be interrupted)."""
+
+GROUP_LIMIT = 4
+"""Jobs of the loaded generation run in a row while another generation waits
+(only when one model fits in memory)."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One unit of inference: usually one sentence of one client's reply."""
+
+    client: object
+    version: str
+    work: Callable[[Callable[[], bool]], Any]
+    """Runs on the worker thread; gets `cancelled`, returns the result."""
+    result: asyncio.Future
+    """Resolved on its event loop with the work's result or exception."""
+    enqueued: float = field(default_factory=time.monotonic)
+    started: bool = False
+    abandoned: bool = False
+    """Nobody waits for the result any more; a running job stops at its next pass."""
+
+    def cancelled(self) -> bool:
+        return self.abandoned
+
+
+class InferenceScheduler:
+    """A fair, bounded queue in front of one inference thread."""
+
+    def __init__(
+        self,
+        loaded_versions: Callable[[], list[str]],
+        single_slot: bool,
+        watch: InferenceWatch,
+        max_requests: int = MAX_REQUESTS,
+        max_wait: float = MAX_WAIT_S,
+        group_limit: int = GROUP_LIMIT,
+        max_hold: float = MAX_HOLD_S,
+    ) -> None:
+        self._loaded_versions = loaded_versions
+        self.single_slot = single_slot
+        self.watch = watch
+        self.max_requests = max_requests
+        self.max_wait = max_wait
+        self.max_hold = max_hold
+        self.group_limit = group_limit
+        self._queues: OrderedDict[object, deque[Job]] = OrderedDict()  # round-robin order
+        self._cond = threading.Condition()
+        self._closed = False
+        self._run_of: tuple[str, int] | None = None  # (version, jobs in a row)
+        self._running: Job | None = None
+        self.started_order: list[tuple[object, str]] = []
+        """(client, version) of recent jobs in the order they started (last 1000)."""
+        self._thread = threading.Thread(target=self._work, name="kokoro-infer", daemon=False)
+        self._thread.start()
+
+    # -- the event-loop side --------------------------------------------------------
+
+    def submit(
+        self,
+        client: object,
+        version: str,
+        work: Callable[[Callable[[], bool]], Any],
+        new_request: bool = False,
+    ) -> asyncio.Future:
+        """Queue `work` for `client`; the returned future (of the running loop) gets its result.
+
+        `new_request` marks the first job of a request: it is refused with BusyError
+        when `max_requests` other clients already have work queued. The future fails
+        with BusyError if the job has not started within `max_wait` seconds, or has
+        not finished `max_hold` seconds after it started.
+        """
+        loop = asyncio.get_running_loop()
+        job = Job(client, version, work, loop.create_future())
+        with self._cond:
+            if self._closed:
+                raise ShuttingDownError("the server is stopping; try again in a moment")
+            if new_request and not self._queues.get(client):
+                waiting = sum(1 for jobs in self._queues.values() if jobs)
+                if waiting >= self.max_requests:
+                    raise BusyError(
+                        f"the server is busy: {waiting} requests are waiting for synthesis "
+                        f"(limit {self.max_requests}); try again in a moment"
+                    )
+            self._queues.setdefault(client, deque()).append(job)
+            self._cond.notify_all()
+        timer = loop.call_later(self.max_wait, self._wait_expired, job)
+        job.result.add_done_callback(lambda _: timer.cancel())
+        job.result.add_done_callback(self._forget_if_cancelled(job))
+        return job.result
+
+    @staticmethod
+    def _forget_if_cancelled(job: Job) -> Callable[[asyncio.Future], None]:
+        def forget(result: asyncio.Future) -> None:
+            if result.cancelled():
+                job.abandoned = True
+
+        return forget
+
+    def _wait_expired(self, job: Job) -> None:
+        """On the loop: the job has not started in time; fail it and take it out."""
+        with self._cond:
+            if job.started:
+                return
+            jobs = self._queues.get(job.client)
+            if jobs is not None and job in jobs:
+                jobs.remove(job)
+                if not jobs:
+                    del self._queues[job.client]
+            job.abandoned = True
+        _reject(
+            job,
+            BusyError(
+                f"the server is busy: this request waited {self.max_wait:.0f} s for "
+                "synthesis; try again in a moment"
+            ),
+        )
+
+    def _hold_expired(self, job: Job) -> None:
+        """On the loop: the job started but is still running after `max_hold` seconds."""
+        if job.result.done():
+            return
+        job.abandoned = True
+        _LOGGER.error("A synthesis job has been running for %.0f s; giving up on it", self.max_hold)
+        _reject(
+            job,
+            BusyError(
+                f"synthesis of one sentence took longer than {self.max_hold:.0f} s; "
+                "the server is overloaded or stuck"
+            ),
+        )
+
+    def drop(self, client: object) -> int:
+        """Forget every queued job of `client` (it went away); returns how many."""
+        with self._cond:
+            jobs = self._queues.pop(client, deque())
+            running = self._running
+        if running is not None and running.client is client:
+            running.abandoned = True  # it stops at its next forward-pass boundary
+        for job in jobs:
+            job.abandoned = True
+            job.result.cancel()
+        return len(jobs)
+
+    def queued(self) -> int:
+        with self._cond:
+            return sum(len(jobs) for jobs in self._queues.values())
+
+    def close(self) -> None:
+        """Refuse new work, drop what is queued; the running job finishes on its own."""
+        with self._cond:
+            self._closed = True
+            queues, self._queues = list(self._queues.values()), OrderedDict()
+            self._cond.notify_all()
+        for jobs in queues:
+            for job in jobs:
+                job.abandoned = True
+                _on_loop(job.result.get_loop(), job.result.cancel)
+
+    # -- the worker thread ----------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                job = self._next_job()
+                while job is None and not self._closed:
+                    self._cond.wait()
+                    job = self._next_job()
+                if job is None:
+                    return
+                self._running = job
+            try:
+                self._run(job)
+            finally:
+                with self._cond:
+                    self._running = None
+
+    def _next_job(self) -> Job | None:
+        """Pick and dequeue the next job (caller holds the lock); None if there is none."""
+        for client in list(self._queues):  # skip what nobody waits for any more
+            jobs = self._queues[client]
+            while jobs and jobs[0].abandoned:
+                jobs.popleft()
+            if not jobs:
+                del self._queues[client]
+        if not self._queues:
+            return None
+        client = self._pick_client()
+        jobs = self._queues[client]
+        job = jobs.popleft()
+        job.started = True
+        # Round robin: this client goes to the back of the line.
+        del self._queues[client]
+        if jobs:
+            self._queues[client] = jobs
+        version, count = self._run_of or (job.version, 0)
+        self._run_of = (job.version, count + 1 if version == job.version else 1)
+        return job
+
+    def _pick_client(self) -> object:
+        """The first client in turn, unless memory holds one model and grouping applies."""
+        first = next(iter(self._queues))
+        if not self.single_slot:
+            return first
+        loaded = self._loaded_versions()
+        current = loaded[-1] if loaded else None
+        heads = {client: jobs[0].version for client, jobs in self._queues.items()}
+        if current is None or heads[first] == current:
+            return first
+        run_version, run_length = self._run_of or (None, 0)
+        if run_version == current and run_length >= self.group_limit:
+            return first  # the other generation has waited long enough
+        for client, version in heads.items():
+            if version == current:
+                return client
+        return first
+
+    def _run(self, job: Job) -> None:
+        loop = job.result.get_loop()
+        self.started_order.append((job.client, job.version))
+        del self.started_order[:-1000]
+        _on_loop(loop, self._arm_hold_timer, job)
+        self.watch.started()
+        try:
+            result = job.work(job.cancelled)
+        except BaseException as err:  # delivered to the awaiting request
+            _on_loop(loop, _reject, job, err)
+        else:
+            _on_loop(loop, _resolve, job, result)
+        finally:
+            self.watch.finished()
+
+    def _arm_hold_timer(self, job: Job) -> None:
+        if not job.result.done():
+            timer = job.result.get_loop().call_later(self.max_hold, self._hold_expired, job)
+            job.result.add_done_callback(lambda _: timer.cancel())
+
+
+def _resolve(job: Job, result: Any) -> None:
+    if not job.result.done():
+        job.result.set_result(result)
+
+
+def _reject(job: Job, err: BaseException) -> None:
+    if not job.result.done():
+        job.result.set_exception(err)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any) -> None:
+    """Run `callback` on `loop` from any thread; a loop that already closed needs nothing."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
