@@ -437,6 +437,8 @@ async def bad_frame(uri: str, rng: random.Random, strict: bool) -> Outcome:
         await conn.send_raw(NOT_JSON if variant == "not-json" else NEGATIVE_LENGTH)
         try:
             event = await conn.read(BAD_FRAME_TIMEOUT)
+        except ConnectionResetError:
+            event = None  # closed (with a RST) without a word
         except asyncio.TimeoutError:
             raise Unexpected(
                 f"{variant}:hang", f"no answer and not closed within {BAD_FRAME_TIMEOUT:.0f} s"
@@ -447,6 +449,8 @@ async def bad_frame(uri: str, rng: random.Random, strict: bool) -> Outcome:
             # ... and then the connection is closed.
             try:
                 rest = await conn.read(BAD_FRAME_TIMEOUT)
+            except ConnectionResetError:
+                rest = None
             except asyncio.TimeoutError:
                 rest = Event("still-open")
             if rest is not None:
@@ -938,7 +942,8 @@ def report(soak: Soak, figures: dict[str, Any], args: argparse.Namespace) -> dic
     audio = sum(o.audio_s for o in tally.outcomes)
     print(
         f"total: {len(tally.outcomes)} requests ({len(tally.outcomes) / max(minutes, 1e-9):.1f}"
-        f"/min), {audio:.0f} s of audio, {tally.total('unexpected')} unexpected"
+        f"/min): {tally.total('ok')} served, {tally.total('expected')} expected refusals or "
+        f"disconnects, {tally.total('unexpected')} unexpected; {audio:.0f} s of audio"
     )
     if tally.messages:
         print("unexpected:")
@@ -979,6 +984,8 @@ def report(soak: Soak, figures: dict[str, Any], args: argparse.Namespace) -> dic
         "server_args": args.server_args,
         "minutes": round(minutes, 2),
         "requests": len(tally.outcomes),
+        "served": tally.total("ok"),
+        "expected": tally.total("expected"),
         "audio_s": round(audio, 1),
         "unexpected": tally.total("unexpected"),
         "unexpected_messages": tally.messages,

@@ -206,3 +206,26 @@ def test_one_slot_server_loads_each_generation_rarely(start_server) -> None:
     # sentence by sentence would load 8 times.
     assert loads.get("v0.19") == 1, loads
     assert loads.get("v1.0", 0) <= 2, loads
+
+
+def test_a_long_reply_of_one_client_never_expires_behind_its_own_sentences() -> None:
+    """Only the head of a client's line waits for its turn; later sentences wait for it."""
+
+    async def scenario() -> list[str]:
+        sched = scheduler(max_wait=0.3)
+        log: list[str] = []
+
+        def slow(name: str) -> Callable:
+            def work(cancelled: Callable[[], bool]) -> str:
+                time.sleep(0.2)
+                log.append(name)
+                return name
+
+            return work
+
+        futures = [sched.submit("A", "v1.0", slow(f"A{n}")) for n in range(1, 7)]
+        results = await asyncio.gather(*futures)  # 1.2 s in all, far over max_wait
+        sched.close()
+        return results
+
+    assert asyncio.run(scenario()) == [f"A{n}" for n in range(1, 7)]

@@ -97,8 +97,8 @@ class InferenceScheduler:
         self._closed = False
         self._run_of: tuple[str, int] | None = None  # (version, jobs in a row)
         self._running: Job | None = None
-        self.started_order: list[tuple[object, str]] = []
-        """(client, version) of recent jobs in the order they started (last 1000)."""
+        self.started_order: list[tuple[int, str]] = []
+        """(id of the client, version) of recent jobs in start order (last 1000)."""
         self._thread = threading.Thread(target=self._work, name="kokoro-infer", daemon=False)
         self._thread.start()
 
@@ -130,12 +130,24 @@ class InferenceScheduler:
                         f"the server is busy: {waiting} requests are waiting for synthesis "
                         f"(limit {self.max_requests}); try again in a moment"
                     )
-            self._queues.setdefault(client, deque()).append(job)
+            queue = self._queues.setdefault(client, deque())
+            queue.append(job)
+            first_in_line = len(queue) == 1
             self._cond.notify_all()
-        timer = loop.call_later(self.max_wait, self._wait_expired, job)
-        job.result.add_done_callback(lambda _: timer.cancel())
         job.result.add_done_callback(self._forget_if_cancelled(job))
+        if first_in_line:
+            self._arm_wait_timer(job)
         return job.result
+
+    def _arm_wait_timer(self, job: Job) -> None:
+        """On the loop: `job` is next in its client's line; it may wait `max_wait` from now.
+
+        Only the head of a client's queue waits for its turn: the sentences behind it
+        wait for their own reply, which is progress, not waiting.
+        """
+        if not job.result.done() and not job.started:
+            timer = job.result.get_loop().call_later(self.max_wait, self._wait_expired, job)
+            job.result.add_done_callback(lambda _: timer.cancel())
 
     @staticmethod
     def _forget_if_cancelled(job: Job) -> Callable[[asyncio.Future], None]:
@@ -150,19 +162,17 @@ class InferenceScheduler:
         with self._cond:
             if job.started:
                 return
-            jobs = self._queues.get(job.client)
-            if jobs is not None and job in jobs:
-                jobs.remove(job)
-                if not jobs:
-                    del self._queues[job.client]
-            job.abandoned = True
-        _reject(
-            job,
-            BusyError(
-                f"the server is busy: this request waited {self.max_wait:.0f} s for "
-                "synthesis; try again in a moment"
-            ),
+            # The request cannot be served in order any more: fail all it has queued.
+            jobs = self._queues.pop(job.client, deque())
+            expired = [job, *(queued for queued in jobs if queued is not job)]
+            for queued in expired:
+                queued.abandoned = True
+        error = BusyError(
+            f"the server is busy: this request waited {self.max_wait:.0f} s for "
+            "synthesis; try again in a moment"
         )
+        for queued in expired:
+            _reject(queued, error)
 
     def _hold_expired(self, job: Job) -> None:
         """On the loop: the job started but is still running after `max_hold` seconds."""
@@ -237,6 +247,8 @@ class InferenceScheduler:
         jobs = self._queues[client]
         job = jobs.popleft()
         job.started = True
+        if jobs:  # the next sentence of this client is first in line now
+            _on_loop(jobs[0].result.get_loop(), self._arm_wait_timer, jobs[0])
         # Round robin: this client goes to the back of the line.
         del self._queues[client]
         if jobs:
@@ -265,7 +277,7 @@ class InferenceScheduler:
 
     def _run(self, job: Job) -> None:
         loop = job.result.get_loop()
-        self.started_order.append((job.client, job.version))
+        self.started_order.append((id(job.client), job.version))
         del self.started_order[:-1000]
         _on_loop(loop, self._arm_hold_timer, job)
         self.watch.started()
