@@ -38,6 +38,7 @@ from packaging.utils import canonicalize_name
 
 import wyoming_kokoro
 from wyoming_kokoro.config import OPTION_NAMES, VERSIONS, Settings
+from wyoming_kokoro.voices.presets import parse_preset
 
 ROOT = Path(__file__).resolve().parents[1]
 ADDON = ROOT / "addon"
@@ -92,6 +93,8 @@ class OptionType:
     high: float | None = None
     pattern: str | None = None
     choices: tuple[str, ...] = ()
+    element: OptionType | None = None
+    """The type of each item of an "array" (a schema written as a YAML list)."""
 
 
 _PLAIN_TYPES = {"str", "bool", "int", "float", "email", "url", "password", "port"}
@@ -99,9 +102,16 @@ _BOUNDED_TYPES = {"str", "password", "int", "float"}
 _BOUND_RE = {"int": r"\d+", "str": r"\d+", "password": r"\d+", "float": r"\d+(?:\.\d*)?|\.\d+"}
 
 
-def parse_option_type(text: str) -> OptionType:
-    """Parse a schema type the way the Supervisor does; ValueError if it would reject it."""
-    if not isinstance(text, str) or not text or text != text.strip():
+def parse_option_type(text: str | list[str]) -> OptionType:
+    """Parse a schema type the way the Supervisor does; ValueError if it would reject it.
+
+    A YAML list of one type (`- str`) is a list of values of that type (kind "array").
+    """
+    if isinstance(text, list):
+        if len(text) != 1:
+            raise ValueError(f"a list schema holds exactly one type: {text!r}")
+        element = parse_option_type(text[0])
+        return OptionType("array", element.optional, element=element)
         raise ValueError(f"not a type string: {text!r}")
     optional = text.endswith("?")
     body = text[:-1] if optional else text
@@ -145,6 +155,12 @@ def check_option_value(option_type: OptionType, value: Any) -> None:
         return (low is None or number >= low) and (high is None or number <= high)
 
     kind = option_type.kind
+    if kind == "array":
+        if not isinstance(value, list):
+            raise ValueError(f"{value!r} is not a list for {option_type}")
+        for item in value:
+            check_option_value(option_type.element, item)
+        return
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind in ("str", "password"):
         valid = isinstance(value, str) and in_range(len(value))
@@ -326,7 +342,7 @@ def test_backup_and_map_entries(manifest: dict[str, Any]) -> None:
 def test_every_schema_type_is_a_supervisor_type(manifest: dict[str, Any]) -> None:
     assert isinstance(manifest["schema"], dict) and manifest["schema"]
     for name, text in manifest["schema"].items():
-        assert isinstance(text, str), f"{name}: nested schemas are not used here"
+        assert isinstance(text, (str, list)), f"{name}: nested schemas are not used here"
         parse_option_type(text)
 
 
@@ -357,7 +373,8 @@ def test_defaults_mirror_the_server_defaults(manifest: dict[str, Any]) -> None:
     """Where the add-on sets a default it is the server's, so docs and behaviour agree."""
     defaults = Settings()
     for name, value in manifest["options"].items():
-        assert value == getattr(defaults, setting_name(name)), name
+        default = getattr(defaults, setting_name(name))
+        assert (list(default) if isinstance(default, tuple) else default) == value, name
 
 
 def test_every_value_the_supervisor_allows_the_server_accepts(
@@ -539,6 +556,8 @@ def test_scripts_are_executable_in_git() -> None:
 
 def jq_text(value: Any) -> str:
     """What `bashio::config` prints for a value (jq --raw-output, jq 1.6 as in Debian)."""
+    if isinstance(value, list):  # bashio prints each item of an array on its own line
+        return "\n".join(jq_text(item) for item in value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -641,6 +660,8 @@ def assert_settings_follow_options(settings: Settings, options: Mapping[str, Any
             expected = getattr(defaults, attribute)
         elif attribute.endswith("_sha256"):
             expected = value.lower()
+        elif attribute == "presets":
+            expected = tuple(parse_preset(item) for item in value)
         else:
             expected = value
         assert getattr(settings, attribute) == expected, name
@@ -665,6 +686,8 @@ def test_run_script_with_every_option_changed(
         "voice": "af_bella@v0.19",
         "default_version": "v0.19",
         "speed": 1.25,
+        "volume": 0.7,
+        "presets": ["narrator=af_bella(2)+af_sky(1),speed=0.9", "quiet=af_heart,volume=0.4"],
         "streaming": False,
         "max_loaded_models": 1,
         "hub_url": "http://192.168.1.5:8080/mirror",

@@ -114,7 +114,7 @@ def test_catalogue_voice_details() -> None:
     )
     assert heart.file.path == "voices/af_heart.pt" and heart.version == "v1.0"
     assert v1.voices["af_v0bella"].display_name == "Bella (v0.19 port)"
-    assert v1.voices["zm_yunxi"].language == "zh" and v1.voices["zm_yunxi"].gender == "male"
+    assert v1.voices["zm_yunxi"].language == "zh-cn" and v1.voices["zm_yunxi"].gender == "male"
     assert v1.voices["pf_dora"].language == "pt-br"
     assert len(v019.voices) == 13 and v019.folder == "v0_19"
     assert "Bella" in v019.voices["af"].display_name and "Sarah" in v019.voices["af"].display_name

@@ -13,6 +13,7 @@ import shutil
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +31,10 @@ from wyoming_kokoro.server import make_engine
 
 from .conftest import free_port, server_args
 
-HEALTHCHECK = shutil.which("wyoming-kokoro-healthcheck") or ""
+# The console script beside this interpreter (the venv may not be on PATH).
+HEALTHCHECK = str(Path(sys.executable).with_name("wyoming-kokoro-healthcheck"))
+if not Path(HEALTHCHECK).exists():
+    HEALTHCHECK = shutil.which("wyoming-kokoro-healthcheck") or HEALTHCHECK
 
 
 class FakeClock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from wyoming_kokoro.models.segments import plan_segments
+from wyoming_kokoro.models.segments import _CLAUSE_BREAK, plan_segments
 
 # A phonemizer that spells: each letter is its own "phoneme". The planner's logic
 # does not depend on the G2P, so spelling makes lengths easy to reason about.
@@ -56,3 +56,47 @@ def test_unspeakable_text_gives_no_segments() -> None:
 
 def test_punctuation_only_phonemes_give_no_segments() -> None:
     assert plan_segments("--- , . !", spell, SYMBOLS) == []
+
+
+# -- text written without spaces (Japanese, Chinese) -------------------------------------------
+
+_CJK_MARKS = {"、": ",", "，": ",", "；": ";", "：": ":", "。": ".", "！": "!", "？": "?"}
+
+
+def cjk_g2p(text: str) -> str:
+    """Like misaki's CJK G2Ps: each ideograph is a syllable "ta", and a word (here every
+    two ideographs) ends with a space; CJK punctuation becomes ASCII punctuation."""
+    out, in_word = "", 0
+    for char in text:
+        if char in _CJK_MARKS:
+            out = out.rstrip() + _CJK_MARKS[char] + " "
+            in_word = 0
+        elif not char.isspace():
+            out += "ta"
+            in_word += 1
+            if in_word == 2:
+                out, in_word = out + " ", 0
+    return out.strip()
+
+
+def test_cjk_text_is_cut_after_cjk_punctuation_with_no_space_after_it() -> None:
+    text = "山川、" * 10 + "日月。" * 10 + "天地！" * 10
+    segments = plan_segments(text, cjk_g2p, SYMBOLS, max_tokens=40)
+    assert len(segments) > 1
+    assert all(len(s.token_ids) <= 40 for s in segments)
+    assert all(s.phonemes.endswith((",", ".", "!")) for s in segments)
+    assert " ".join(s.phonemes for s in segments) == cjk_g2p(text)
+
+
+def test_cjk_clause_longer_than_context_is_cut_between_the_g2ps_words() -> None:
+    text = "山川日月" * 100  # no punctuation, no spaces: no break in the text at all
+    segments = plan_segments(text, cjk_g2p, SYMBOLS, max_tokens=41)
+    assert len(segments) > 1
+    assert all(len(s.token_ids) <= 41 for s in segments)
+    assert all(word == "tata" for s in segments for word in s.phonemes.split())
+    assert sum(len(s.phonemes.split()) for s in segments) == 200
+
+
+def test_cjk_clause_breaks_keep_closing_brackets_and_leave_numbers_alone() -> None:
+    pieces = [p for p in _CLAUSE_BREAK.split("「本当？」と言った。明日、雨。1,000と3.5") if p]
+    assert pieces == ["「本当？」", "と言った。", "明日、", "雨。", "1,000と3.5"]

@@ -100,6 +100,17 @@ SDIST_ALLOWED = {
         "num2words' command-line tool uses it) and builds without a compiler. "
         "num2words 0.5.6, the last release without docopt, dates from 2017."
     ),
+    "jieba": (
+        "misaki's Mandarin G2P segments words with jieba, which is published only as a "
+        "source archive; it is pure Python (its dictionary is a data file inside it) "
+        "and builds without a compiler."
+    ),
+    "unidic-lite": (
+        "misaki's Japanese G2P (fugashi) needs a UniDic dictionary; unidic-lite is the "
+        "one that ships it inside the package (`unidic` downloads it after install). "
+        "It is published only as a source archive of data files and builds into a "
+        "pure-Python wheel without a compiler."
+    ),
 }
 """Packages without a wheel that the image may build, with the reason."""
 

@@ -79,6 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     add("device", f"auto, cpu or cuda (default: {defaults.device})", metavar="DEVICE")
     add("speed", f"speaking speed, 0.5 to 2.0 (default: {defaults.speed})", metavar="SPEED")
     add(
+        "volume",
+        f"loudness as a gain, 0.1 to 2.0; above 1 may clip (default: {defaults.volume})",
+        metavar="GAIN",
+    )
+    add(
+        "presets",
+        "a named voice that describe lists, NAME=VOICE[,speed=S][,volume=V] with VOICE a "
+        "voice or blend such as af_bella(2)+af_sky(1); repeat for several",
+        action="append",
+        metavar="PRESET",
+    )
+    add(
+        "lexicon",
+        "YAML file of words and names with their phonemes or a respelling, per language; "
+        "reloaded when it changes",
+        metavar="FILE",
+    )
+    add(
         "samples_per_chunk",
         f"audio samples per chunk event, 64 to 48000 (default: {defaults.samples_per_chunk})",
         metavar="N",

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import voluptuous as vol
 
 from .errors import ConfigError
+from .voices.presets import SPEED_RANGE, VOLUME_RANGE, PresetSpec, parse_preset
 
 VERSIONS = ("v1.0", "v0.19")
 """The Kokoro generations this server runs, as written in settings and voice names."""
@@ -302,6 +303,44 @@ def _log_format() -> Validator:
 
 
 _VERSION_PATTERN = "|".join(re.escape(version) for version in VERSIONS)
+_VOICE_PART = rf"\s*[A-Za-z0-9][A-Za-z0-9_-]*(@({_VERSION_PATTERN}))?\s*(\(\s*[0-9.]+\s*\))?\s*"
+
+
+def _preset(value: Any) -> PresetSpec:
+    """Custom: NAME=VOICE[,speed=S][,volume=V] (see `voices.presets`) into its parts."""
+    if isinstance(value, PresetSpec):
+        return value
+    if not isinstance(value, str):
+        raise vol.Invalid(
+            f"{_show(value)} is not a preset; expected NAME=VOICE[,speed=S][,volume=V]"
+        )
+    try:
+        return parse_preset(value.strip())
+    except ValueError as err:
+        raise vol.Invalid(
+            f"{_show(value)} is not a preset ({err}); expected NAME=VOICE[,speed=S][,volume=V]"
+        ) from None
+
+
+def _presets() -> Validator:
+    """A list of presets (one string is one preset); names must differ."""
+    listed = _rule(
+        "is not a list of presets; expected NAME=VOICE[,speed=S][,volume=V] items",
+        vol.Any(list, tuple),
+    )
+
+    def check(value: Any) -> tuple[PresetSpec, ...]:
+        items = listed([value] if isinstance(value, (str, PresetSpec)) else value)
+        presets = tuple(_preset(item) for item in items)
+        names = [preset.name for preset in presets]
+        for name in names:
+            if names.count(name) > 1:
+                raise vol.Invalid(f"preset {name!r} is defined twice; expected one name each")
+        return presets
+
+    return check
+
+
 _REPO_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*"
 _REVISION_PATTERN = r"[A-Za-z0-9._][A-Za-z0-9._/-]*(?<!/)"
 
@@ -327,15 +366,19 @@ SCHEMA = vol.Schema(
         vol.Optional("data_dirs", default=("~/.local/share/wyoming-kokoro",)): _paths(),
         vol.Optional("download_dir", default=None): _optional(_path()),
         vol.Optional("voice", default="af_heart"): _text(
-            rf"[A-Za-z0-9][A-Za-z0-9_-]*(@({_VERSION_PATTERN}))?",
+            rf"{_VOICE_PART}(\+{_VOICE_PART})*",
             "a voice name",
             f"expected NAME or NAME@VERSION with VERSION one of {', '.join(VERSIONS)}, "
-            "e.g. af_heart or af_bella@v0.19",
-            max_length=100,
+            "e.g. af_heart or af_bella@v0.19, a blend such as af_bella(2)+af_sky(1), "
+            "or a preset's name",
+            max_length=300,
         ),
         vol.Optional("default_version", default="v1.0"): _choice(VERSIONS),
         vol.Optional("device", default="auto"): _choice(DEVICES, fold_case=True),
-        vol.Optional("speed", default=1.0): _number(0.5, 2.0),
+        vol.Optional("speed", default=1.0): _number(*SPEED_RANGE),
+        vol.Optional("volume", default=1.0): _number(*VOLUME_RANGE),
+        vol.Optional("presets", default=()): _presets(),
+        vol.Optional("lexicon", default=None): _optional(_path()),
         vol.Optional("samples_per_chunk", default=1024): _whole_number(64, 48000),
         vol.Optional("streaming", default=True): _boolean(),
         vol.Optional("max_loaded_models", default=2): _whole_number(1, 2),
@@ -409,6 +452,9 @@ class Settings:
     default_version: str = _DEFAULTS["default_version"]
     device: str = _DEFAULTS["device"]
     speed: float = _DEFAULTS["speed"]
+    volume: float = _DEFAULTS["volume"]
+    presets: tuple[PresetSpec, ...] = _DEFAULTS["presets"]
+    lexicon: Path | None = _DEFAULTS["lexicon"]
     samples_per_chunk: int = _DEFAULTS["samples_per_chunk"]
     streaming: bool = _DEFAULTS["streaming"]
     max_loaded_models: int = _DEFAULTS["max_loaded_models"]
@@ -454,7 +500,7 @@ def env_var(name: str) -> str:
 
 def cli_flag(name: str) -> str:
     """The command-line flag that sets setting `name`."""
-    special = {"data_dirs": "--data-dir", "streaming": "--no-streaming"}
+    special = {"data_dirs": "--data-dir", "streaming": "--no-streaming", "presets": "--preset"}
     return special.get(name, "--" + name.replace("_", "-"))
 
 
@@ -485,6 +531,8 @@ def _env_values(environ: Mapping[str, str], problems: list[str]) -> dict[str, An
             continue
         if name == "data_dirs":
             values[name] = [part for part in text.split(os.pathsep) if part.strip()]
+        elif name == "presets":
+            values[name] = [part for part in text.split(";") if part.strip()]
         elif name == "zeroconf":
             # A boolean word turns discovery on (default name) or off; else it is the name.
             try:

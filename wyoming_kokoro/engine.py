@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from .models.files import FileStore
 from .models.manager import ModelManager
 from .models.voices import Voice, VoiceRegistry
 from .scheduler import MAX_REQUESTS, MAX_WAIT_S, InferenceScheduler
+from .voices.presets import PresetSpec, resolve_presets
+from .voices.selection import Style, VoiceResolver, VoiceSelection
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,12 +53,20 @@ class SpeechEngine:
         max_requests: int = MAX_REQUESTS,
         max_wait: float = MAX_WAIT_S,
         download_wait: float = DOWNLOAD_WAIT_S,
+        volume: float = 1.0,
+        presets: Sequence[PresetSpec] = (),
     ) -> None:
         self.registry = registry
+        # Presets first: a bad one fails here, before any thread is started.
+        self.resolver = VoiceResolver(registry, {})
+        self.resolver.presets = resolve_presets(presets, self.resolver)
         self.manager = manager
         self.files = files
         self.default_voice = default_voice
         self.speed = speed
+        """Speaking speed for voices and blends that do not set their own (presets may)."""
+        self.volume = volume
+        """Gain for voices and blends that do not set their own."""
         self.watch = watch or InferenceWatch()
         self.scheduler = InferenceScheduler(
             lambda: manager.loaded_versions,
@@ -72,8 +82,36 @@ class SpeechEngine:
         """Running file jobs by (version, file), shared by every request that needs one."""
 
     def resolve_voice(self, requested: str | None) -> Voice:
-        """The voice for a request (None: the default voice). Raises UnknownVoiceError."""
+        """The single voice called `requested` (None: the default). Raises UnknownVoiceError."""
         return self.registry.resolve(requested, self.default_voice)
+
+    def select(self, requested: str | None) -> VoiceSelection:
+        """What a request speaks with: a voice, blend or preset (None: the default voice).
+
+        Raises UnknownVoiceError (BlendError for a blend that cannot be made).
+        """
+        return self.resolver.select(requested, self.default_voice)
+
+    @property
+    def presets(self) -> Mapping[str, VoiceSelection]:
+        return self.resolver.presets
+
+    def selection_installed(self, selection: VoiceSelection) -> bool:
+        """True if every voice of the selection can be served now (see `is_installed`)."""
+        return all(self.is_installed(voice) for voice in selection.voices)
+
+    async def prepare_selection(
+        self, selection: VoiceSelection, wait: float | None = None
+    ) -> Style:
+        """Fetch every pack of the selection (at once, within one `wait`); see `prepare`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.download_wait if wait is None else wait)
+        paths = await asyncio.gather(
+            *(self.prepare(voice, deadline=deadline) for voice in selection.voices)
+        )
+        return Style(
+            tuple((path, part.weight) for path, part in zip(paths, selection.parts, strict=True))
+        )
 
     def is_installed(self, voice: Voice) -> bool:
         """True if the voice can be served now or fetched now (offline: only what is on disk)."""
@@ -91,7 +129,9 @@ class SpeechEngine:
             return self.files.find(voice.version, voice.relpath) is not None
         return self.files.can_serve(voice.version, voice.relpath)
 
-    async def prepare(self, voice: Voice, wait: float | None = None) -> Path:
+    async def prepare(
+        self, voice: Voice, wait: float | None = None, deadline: float | None = None
+    ) -> Path:
         """Make sure the voice's model and pack are on disk; returns the pack's path.
 
         The files are fetched on the I/O pool, one job per file however many
@@ -105,8 +145,9 @@ class SpeechEngine:
                 f"voice '{voice.qualified_name}' ({voice.language_name}) needs a G2P for "
                 f"{voice.language}, which this server does not have yet"
             )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.download_wait if wait is None else wait)
+        if deadline is None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + (self.download_wait if wait is None else wait)
         await self._fetch(voice, deadline, (voice.version, "model"), self.files.ensure_model)
         if voice.local_path is not None:
             return voice.local_path
@@ -179,28 +220,45 @@ class SpeechEngine:
     def submit(
         self,
         client: object,
-        voice: Voice,
-        pack_path: Path,
+        selection: VoiceSelection,
+        style: Style,
         text: str,
         new_request: bool = False,
-    ) -> asyncio.Future[np.ndarray]:
-        """Queue one sentence for `client`; the future gets 16-bit PCM at 24 kHz.
+    ) -> SentenceAudio:
+        """Queue one sentence for `client`; its audio arrives piece by piece (16-bit, 24 kHz).
 
-        Sentences may be submitted ahead of time: the scheduler takes clients in turn,
-        and `drop(client)` forgets what a vanished client still had queued. Raises
+        `style` is what `prepare_selection(selection)` returned. The selection's own
+        speed and volume (a preset's) win over the server's. Sentences may be
+        submitted ahead of time: the scheduler takes clients in turn, and
+        `drop(client)` forgets what a vanished client still had queued. Raises
         BusyError (when `new_request`) if too many requests are waiting already.
         """
+        voice = selection.primary
+        speed = self.speed if selection.speed is None else selection.speed
+        volume = self.volume if selection.volume is None else selection.volume
+        audio = SentenceAudio(asyncio.get_running_loop())
 
-        def work(cancelled: Callable[[], bool]) -> np.ndarray:
+        def work(cancelled: Callable[[], bool]) -> int:
+            samples = 0
             if cancelled():
-                return np.zeros(0, dtype=np.int16)
+                return samples
             with self.manager.lease(voice.version) as model:
                 self.watch.progressed()  # loading the model counts as progress
-                return model.render(
-                    text, voice.prefix, pack_path, self.speed, cancelled, self.watch.progressed
-                )
+                for pcm in model.render_pieces(
+                    text,
+                    voice.prefix,
+                    style.packs,
+                    speed,
+                    cancelled,
+                    self.watch.progressed,
+                    volume=volume,
+                ):
+                    audio.emit(pcm)
+                    samples += pcm.size
+            return samples
 
-        return self.scheduler.submit(client, voice.version, work, new_request)
+        audio.attach(self.scheduler.submit(client, voice.version, work, new_request))
+        return audio
 
     def drop(self, client: object) -> None:
         """`client` went away: its queued sentences are dropped, its running one stops."""
@@ -208,9 +266,9 @@ class SpeechEngine:
         if dropped:
             _LOGGER.debug("Dropped %d queued sentence(s) of a client that left", dropped)
 
-    async def render(self, voice: Voice, pack_path: Path, text: str) -> np.ndarray:
-        """Speak `text` (one sentence, ideally) as its own client, and wait for it."""
-        return await self.submit(object(), voice, pack_path, text)
+    async def render(self, selection: VoiceSelection, style: Style, text: str) -> np.ndarray:
+        """Speak `text` (one sentence, ideally) as its own client, and wait for all of it."""
+        return await self.submit(object(), selection, style, text).collect()
 
     def health(self) -> Health:
         """Whether the inference thread is making progress (for the health check)."""
@@ -233,16 +291,57 @@ class SpeechEngine:
         Run in the background at start-up so the first real request does not
         pay for loading the model, spaCy and the G2P lexicons.
         """
-        voice = self.resolve_voice(None)
-        pack = await self.prepare(voice, wait=math.inf)  # the first start may download
-        await self.render(voice, pack, WARM_UP_TEXT)
-        _LOGGER.info("Warm-up done: %s is ready", voice.qualified_name)
+        selection = self.select(None)
+        style = await self.prepare_selection(selection, wait=math.inf)  # may download
+        await self.render(selection, style, WARM_UP_TEXT)
+        _LOGGER.info("Warm-up done: %s is ready", selection.name)
 
     def close(self) -> None:
         """Stop the scheduler and I/O pool (pending jobs are dropped) and any running download."""
         self.files.downloader.stopping.set()
         self.scheduler.close()
         self._io.shutdown(wait=False, cancel_futures=True)
+
+
+class SentenceAudio:
+    """One sentence's audio on its way from the inference thread to a connection.
+
+    The inference thread `emit`s PCM pieces as the vocoder makes them; the event
+    loop reads them with `async for`, so the first piece can be sent while the rest
+    of the sentence is still being rendered. The scheduler's future says how the job
+    ended: iteration ends after the last piece, or raises the job's error.
+    """
+
+    _END = object()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pieces: asyncio.Queue[Any] = asyncio.Queue()
+        self._future: asyncio.Future[int] | None = None
+
+    def emit(self, pcm: np.ndarray) -> None:
+        """From the inference thread: one more piece (in order)."""
+        self._loop.call_soon_threadsafe(self._pieces.put_nowait, pcm)
+
+    def attach(self, future: asyncio.Future[int]) -> None:
+        """The scheduler's job; the scheduler resolves it on the loop after the last `emit`."""
+        self._future = future
+        future.add_done_callback(lambda _: self._pieces.put_nowait(self._END))
+
+    def cancel(self) -> None:
+        if self._future is not None:
+            self._future.cancel()
+
+    async def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        assert self._future is not None
+        while (piece := await self._pieces.get()) is not self._END:
+            yield piece
+        await self._future  # raises what the job raised (or CancelledError)
+
+    async def collect(self) -> np.ndarray:
+        """Every piece joined (empty when nothing was speakable)."""
+        pieces = [piece async for piece in self]
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int16)
 
 
 class _Fetch:

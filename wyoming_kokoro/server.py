@@ -11,17 +11,19 @@ from wyoming.server import AsyncStdioServer
 from . import __version__
 from .config import Settings
 from .engine import SpeechEngine
-from .errors import ConfigError, UserFacingError
+from .errors import ConfigError, UnknownVoiceError, UserFacingError
 from .handlers.tts import HandlerOptions, KokoroEventHandler
 from .listener import Listener
 from .models.build import VersionBuild
 from .models.download import source_for
 from .models.files import FileStore
 from .models.manager import ModelManager, resolve_device
+from .models.model import ModelOptions
 from .models.v0_19 import V019Build
 from .models.v1_0 import V10Build
 from .models.voices import VoiceRegistry
 from .signals import StopSignals
+from .text.lexicon import LexiconFile
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,8 +57,15 @@ def make_engine(settings: Settings) -> SpeechEngine:
     builds = make_builds()
     files = make_file_store(settings)
     registry = VoiceRegistry(builds, settings.data_dirs, settings.default_version)
+    options = ModelOptions(
+        lexicon=LexiconFile(settings.lexicon) if settings.lexicon is not None else None,
+    )
     manager = ModelManager(
-        builds, files.ensure_model, resolve_device(settings.device), settings.max_loaded_models
+        builds,
+        files.ensure_model,
+        resolve_device(settings.device),
+        settings.max_loaded_models,
+        options=options,
     )
     engine = SpeechEngine(
         registry,
@@ -67,13 +76,21 @@ def make_engine(settings: Settings) -> SpeechEngine:
         download_wait=settings.download_wait,
         max_requests=settings.max_queued_requests,
         max_wait=settings.max_wait,
+        volume=settings.volume,
+        presets=settings.presets,
     )
     try:
-        voice = engine.resolve_voice(None)  # an unknown --voice fails at start, not per request
-        if not registry.speakable(voice):
+        try:  # an unknown --voice fails at start, not per request
+            selection = engine.select(None)
+        except UnknownVoiceError as err:
+            raise ConfigError(f"voice: {err}") from None
+        if not all(registry.speakable(voice) for voice in selection.voices):
             raise ConfigError(
                 f"voice: '{settings.voice}' is in a language this server cannot speak yet"
             )
+        for name, preset in engine.presets.items():
+            if not all(registry.speakable(voice) for voice in preset.voices):
+                raise ConfigError(f"preset {name!r} is in a language this server cannot speak yet")
     except BaseException:
         engine.close()  # its inference thread must not outlive the failed start
         raise

@@ -10,6 +10,7 @@ from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
 from .. import __version__
 from ..engine import SpeechEngine
+from ..voices.presets import describe_preset
 
 PROGRAM_NAME = "kokoro"
 KOKORO_ATTRIBUTION = Attribution(name="hexgrad", url="https://huggingface.co/hexgrad/Kokoro-82M")
@@ -19,7 +20,21 @@ SERVER_ATTRIBUTION = Attribution(
 
 
 def build_info(engine: SpeechEngine, streaming: bool) -> Info:
-    """Describe the server as it is now (installed flags follow downloads and offline mode)."""
+    """Describe the server as it is now (installed flags follow downloads and offline mode).
+
+    Presets come first, as the user named them, then every voice of every generation.
+    """
+    presets = [
+        TtsVoice(
+            name=name,
+            description=describe_preset(selection),
+            attribution=KOKORO_ATTRIBUTION,
+            installed=engine.selection_installed(selection),
+            version=selection.version,
+            languages=[selection.language],
+        )
+        for name, selection in engine.presets.items()
+    ]
     voices = [
         TtsVoice(
             name=voice.qualified_name,
@@ -37,7 +52,7 @@ def build_info(engine: SpeechEngine, streaming: bool) -> Info:
         attribution=SERVER_ATTRIBUTION,
         installed=True,
         version=__version__,
-        voices=voices,
+        voices=presets + voices,
         supports_synthesize_streaming=streaming,
     )
     return Info(tts=[program])

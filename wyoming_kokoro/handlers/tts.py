@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event
@@ -40,12 +39,12 @@ from wyoming.tts import (
     SynthesizeStopped,
 )
 
-from ..engine import SpeechEngine
+from ..engine import SentenceAudio, SpeechEngine
 from ..errors import BadTextError, ProtocolError, ShuttingDownError, UserFacingError
 from ..health import HEALTH_EVENT
 from ..models.network import SAMPLE_RATE
-from ..models.voices import Voice
-from ..text.sentences import SentenceSplitter, split_sentences
+from ..text.pipeline import TextPipeline, TextStream
+from ..voices.selection import Style, VoiceSelection
 from .framing import FrameLimits, SafeEventHandler
 from .info import build_info
 
@@ -71,12 +70,12 @@ class _Utterance:
     """Queued speech: a whole one-shot request, or one sentence of a stream.
 
     Its sentences are handed to the engine's scheduler as soon as they are known, so
-    the next one renders while the previous one is being sent; `pieces` holds their
-    results in order.
+    the next one renders while the previous one is being sent; `audio` holds their
+    audio streams in order.
     """
 
     sentences: list[str]
-    pieces: list[asyncio.Future[np.ndarray]]
+    audio: list[SentenceAudio]
     streamed: bool
     """A stream's sentence may hold nothing speakable (an emoji); a one-shot request may not."""
 
@@ -86,6 +85,12 @@ class _StreamEnd:
 
 
 _Job = _Utterance | _StreamEnd
+
+
+@functools.cache
+def text_pipeline(language: str) -> TextPipeline:
+    """The text pipeline of a language (markup cleanup, normalisation), built once."""
+    return TextPipeline(language)
 
 
 def _text_field(event: Event) -> str:
@@ -125,9 +130,9 @@ class KokoroEventHandler(SafeEventHandler):
         self._closed = False
         self._stopping = False
         # Open stream state (None when no stream is open).
-        self._stream_voice: Voice | None = None
-        self._stream_pack: Path | None = None
-        self._splitter: SentenceSplitter | None = None
+        self._stream_voice: VoiceSelection | None = None
+        self._stream_style: Style | None = None
+        self._text_stream: TextStream | None = None
         self._stream_chars = 0
         # With streaming off, a client that streams anyway is served from its full-text copy.
         self._ignored_stream = False
@@ -195,10 +200,16 @@ class KokoroEventHandler(SafeEventHandler):
     async def _one_shot(self, event: Event) -> None:
         text = _text_field(event)
         self._check_text(text)
-        voice = self.engine.resolve_voice(_voice_field(event))
-        pack = await self.engine.prepare(voice)
-        sentences = split_sentences(text, self.options.first_clause_min_chars)
-        self._enqueue(self._utterance(voice, pack, sentences, streamed=False, new_request=True))
+        selection = self.engine.select(_voice_field(event))
+        style = await self.engine.prepare_selection(selection)
+        sentences = text_pipeline(selection.language).sentences(
+            text, self.options.first_clause_min_chars
+        )
+        if not sentences:
+            raise BadTextError("the text contains nothing that can be spoken")
+        self._enqueue(
+            self._utterance(selection, style, sentences, streamed=False, new_request=True)
+        )
 
     async def _start_stream(self, event: Event) -> None:
         if not self.options.streaming:
@@ -208,11 +219,11 @@ class KokoroEventHandler(SafeEventHandler):
             return
         if self._stream_voice is not None:
             raise ProtocolError("synthesize-start received while a stream is already open")
-        voice = self.engine.resolve_voice(_voice_field(event))
-        self._stream_pack = await self.engine.prepare(voice)
-        self._stream_voice = voice
-        self._splitter = SentenceSplitter(
-            first_clause_min_chars=self.options.first_clause_min_chars
+        selection = self.engine.select(_voice_field(event))
+        self._stream_style = await self.engine.prepare_selection(selection)
+        self._stream_voice = selection
+        self._text_stream = text_pipeline(selection.language).stream(
+            self.options.first_clause_min_chars
         )
         self._stream_chars = 0
         self._stream_sentences = 0
@@ -220,14 +231,14 @@ class KokoroEventHandler(SafeEventHandler):
     def _stream_chunk(self, text: str) -> None:
         if self._ignored_stream:
             return
-        if self._splitter is None:
+        if self._text_stream is None:
             raise ProtocolError("synthesize-chunk received without synthesize-start")
         self._stream_chars += len(text)
         if self._stream_chars > self.options.max_text_length:
             raise BadTextError(
                 f"streamed text exceeds the limit of {self.options.max_text_length} characters"
             )
-        for sentence in self._splitter.feed(text):
+        for sentence in self._text_stream.feed(text):
             self._enqueue_sentence(sentence)
 
     def _stop_stream(self) -> None:
@@ -235,32 +246,37 @@ class KokoroEventHandler(SafeEventHandler):
             self._ignored_stream = False
             self._enqueue(_StreamEnd())
             return
-        if self._splitter is None:
+        if self._text_stream is None:
             raise ProtocolError("synthesize-stop received without synthesize-start")
-        for sentence in self._splitter.flush():
+        for sentence in self._text_stream.flush():
             self._enqueue_sentence(sentence)
         self._enqueue(_StreamEnd())
-        self._stream_voice = self._stream_pack = self._splitter = None
+        self._stream_voice = self._stream_style = self._text_stream = None
 
     def _enqueue_sentence(self, sentence: str) -> None:
-        assert self._stream_voice is not None and self._stream_pack is not None
+        assert self._stream_voice is not None and self._stream_style is not None
         first = self._stream_sentences == 0
         self._stream_sentences += 1
         self._enqueue(
             self._utterance(
-                self._stream_voice, self._stream_pack, [sentence], streamed=True, new_request=first
+                self._stream_voice, self._stream_style, [sentence], streamed=True, new_request=first
             )
         )
 
     def _utterance(
-        self, voice: Voice, pack: Path, sentences: list[str], streamed: bool, new_request: bool
+        self,
+        selection: VoiceSelection,
+        style: Style,
+        sentences: list[str],
+        streamed: bool,
+        new_request: bool,
     ) -> _Utterance:
         """Submit the sentences for rendering now (the first may be refused as busy)."""
-        pieces = [
-            self.engine.submit(self, voice, pack, sentence, new_request and index == 0)
+        audio = [
+            self.engine.submit(self, selection, style, sentence, new_request and index == 0)
             for index, sentence in enumerate(sentences)
         ]
-        return _Utterance(sentences, pieces, streamed)
+        return _Utterance(sentences, audio, streamed)
 
     def _check_text(self, text: str) -> None:
         """Refuse empty text and text over the limit (the limit is never silently truncated)."""
@@ -304,11 +320,27 @@ class KokoroEventHandler(SafeEventHandler):
             await self._fail(UserFacingError(f"synthesis failed: {err}"))
 
     async def _speak(self, job: _Utterance) -> None:
-        """Send the job's sentences in order, each one's audio as soon as it is rendered."""
+        """Send the job's sentences in order, each piece of audio as soon as it is rendered.
+
+        One audio-start/audio-stop pair wraps the whole job; the audio-start goes out
+        with the first piece, so a job with nothing speakable sends no audio at all.
+        """
         started = False
-        for sentence, piece in zip(job.sentences, job.pieces, strict=True):
+        for sentence, audio in zip(job.sentences, job.audio, strict=True):
             try:
-                audio = await piece
+                async for pcm in audio:
+                    if self._closed:
+                        return
+                    if pcm.size == 0:
+                        continue
+                    if not started:
+                        await self.write_event(
+                            AudioStart(
+                                rate=SAMPLE_RATE, width=SAMPLE_WIDTH, channels=CHANNELS
+                            ).event()
+                        )
+                        started = True
+                    await self._send_audio(pcm.tobytes())
             except UserFacingError:
                 raise
             except asyncio.CancelledError:
@@ -322,14 +354,6 @@ class KokoroEventHandler(SafeEventHandler):
                 continue
             if self._closed:
                 return
-            if audio.size == 0:
-                continue
-            if not started:
-                await self.write_event(
-                    AudioStart(rate=SAMPLE_RATE, width=SAMPLE_WIDTH, channels=CHANNELS).event()
-                )
-                started = True
-            await self._send_audio(audio.tobytes())
         if started:
             await self.write_event(AudioStop().event())
         elif not job.streamed:

@@ -74,6 +74,10 @@ class VersionBuild(ABC):
             raise ModelLoadError(f"{path}: not a {self.version} checkpoint (no module table)")
         return self.module_states(checkpoint, str(path))
 
+    def inline_phonemes(self, prefix: str) -> bool:
+        """True if this build's G2P for `prefix` reads misaki's `[word](/phonemes/)` markup."""
+        return False
+
     def supports(self, prefix: str) -> bool:
         """True if this build has a G2P for voices with this name prefix."""
         return prefix in self.languages

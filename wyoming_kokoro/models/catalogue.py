@@ -30,7 +30,7 @@ LANGUAGES: Mapping[str, tuple[str, str]] = MappingProxyType(
         "i": ("it", "Italian"),
         "j": ("ja", "Japanese"),
         "p": ("pt-br", "Brazilian Portuguese"),
-        "z": ("zh", "Mandarin Chinese"),
+        "z": ("zh-cn", "Mandarin Chinese"),
     }
 )
 """Voice-name prefix letter -> (BCP-47 tag, English name of the language)."""

@@ -25,7 +25,7 @@ import torch
 
 from ..errors import ConfigError, ModelBusyError
 from .build import VersionBuild
-from .model import KokoroModel
+from .model import KokoroModel, ModelOptions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,11 +53,14 @@ class ModelManager:
         device: str,
         max_loaded: int = 2,
         wait_timeout: float = 300.0,
+        options: ModelOptions | None = None,
     ) -> None:
         if max_loaded < 1:
             raise ValueError("max_loaded must be at least 1")
         self.builds = builds
         self.device = device
+        self.options = options
+        """Settings each loaded model applies (lexicon, vocoder window)."""
         self.max_loaded = max_loaded
         self.wait_timeout = wait_timeout
         self._model_files = model_files
@@ -112,7 +115,7 @@ class ModelManager:
         try:
             config_path, checkpoint_path = self._model_files(version)
             model = KokoroModel.load(
-                self.builds[version], config_path, checkpoint_path, self.device
+                self.builds[version], config_path, checkpoint_path, self.device, self.options
             )
         except BaseException:
             with self._cond:

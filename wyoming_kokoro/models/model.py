@@ -5,20 +5,45 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import ModelLoadError
+from ..text.lexicon import LexiconFile
 from .build import VersionBuild
 from .g2p import Phonemizer
+from .g2p.lexicon_g2p import LexiconPhonemizer, misaki_markup
 from .network import KokoroNetwork
 from .segments import plan_segments
 from .voicepacks import read_voice_pack
 
 _LOGGER = logging.getLogger(__name__)
+
+MAX_CACHED_BLENDS = 16
+"""Blended packs kept per model (about 0.5 MB each): the presets and recent blends."""
+
+
+def _to_pcm(audio: np.ndarray, volume: float) -> np.ndarray:
+    """Float audio in [-1, 1] (times the gain) to 16-bit samples; beyond full scale clips."""
+    if volume != 1.0:
+        audio = audio * volume
+    return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Server settings every loaded generation applies (the same for all of them)."""
+
+    lexicon: LexiconFile | None = None
+    """The user's pronunciation lexicon, applied before each language's G2P."""
+    vocoder_window: Any = None
+    """How the vocoder splits a pass into pieces (`streaming.VocoderWindow`; None: whole)."""
 
 
 class KokoroModel:
@@ -29,17 +54,28 @@ class KokoroModel:
     """
 
     def __init__(
-        self, build: VersionBuild, network: KokoroNetwork, symbols: Mapping[str, int]
+        self,
+        build: VersionBuild,
+        network: KokoroNetwork,
+        symbols: Mapping[str, int],
+        options: ModelOptions | None = None,
     ) -> None:
         self.build = build
+        self.options = options or ModelOptions()
         self.network = network
         self.symbols = symbols
         self._phonemizers: dict[str, Phonemizer] = {}
         self._packs: dict[Path, torch.Tensor] = {}
+        self._blends: OrderedDict[tuple[tuple[Path, float], ...], torch.Tensor] = OrderedDict()
 
     @classmethod
     def load(
-        cls, build: VersionBuild, config_path: Path, checkpoint_path: Path, device: str
+        cls,
+        build: VersionBuild,
+        config_path: Path,
+        checkpoint_path: Path,
+        device: str,
+        options: ModelOptions | None = None,
     ) -> KokoroModel:
         """Build the network from `config_path` and load `checkpoint_path` strictly."""
         started = time.monotonic()
@@ -60,12 +96,24 @@ class KokoroModel:
             device,
             time.monotonic() - started,
         )
-        return cls(build, network, symbols)
+        return cls(build, network, symbols, options)
 
     def phonemizer(self, prefix: str) -> Phonemizer:
         """The G2P front end for voices with this name prefix (built once)."""
         if prefix not in self._phonemizers:
-            self._phonemizers[prefix] = self.build.make_phonemizer(prefix, self.symbols)
+            phonemizer = self.build.make_phonemizer(prefix, self.symbols)
+            lexicon = self.options.lexicon
+            if lexicon is not None:
+                phonemizer = LexiconPhonemizer(
+                    phonemizer,
+                    lexicon,
+                    self.build.languages[prefix],
+                    self.symbols.keys(),
+                    # misaki's English G2P takes inline phonemes, so the sentence
+                    # stays one G2P call and keeps its context around the word.
+                    markup=misaki_markup if self.build.inline_phonemes(prefix) else None,
+                )
+            self._phonemizers[prefix] = phonemizer
         return self._phonemizers[prefix]
 
     def voice_pack(self, path: Path) -> torch.Tensor:
@@ -74,40 +122,90 @@ class KokoroModel:
             self._packs[path] = read_voice_pack(path, self.build.pack_rows, self.build.version)
         return self._packs[path]
 
+    def style_pack(self, packs: Sequence[tuple[Path, float]]) -> torch.Tensor:
+        """The pack of a voice, or the weighted mean of a blend's packs (cached).
+
+        Blending the whole pack, row by row, keeps the length-dependent styling of
+        every voice, so a blend sounds the same however long the sentence is.
+        """
+        if len(packs) == 1:
+            return self.voice_pack(packs[0][0])
+        key = tuple(packs)
+        blended = self._blends.get(key)
+        if blended is None:
+            blended = sum(weight * self.voice_pack(path) for path, weight in packs)
+            self._blends[key] = blended
+            while len(self._blends) > MAX_CACHED_BLENDS:
+                self._blends.popitem(last=False)
+        else:
+            self._blends.move_to_end(key)
+        return blended
+
+    def render_pieces(
+        self,
+        text: str,
+        prefix: str,
+        packs: Path | Sequence[tuple[Path, float]],
+        speed: float,
+        cancelled: Callable[[], bool] = lambda: False,
+        progressed: Callable[[], None] = lambda: None,
+        volume: float = 1.0,
+    ) -> Iterator[np.ndarray]:
+        """Speak `text` with a voice or blend, as 16-bit PCM pieces at 24 kHz.
+
+        `packs` is one pack's path, or (path, weight) pairs whose weights sum to 1.
+        `volume` is a gain applied before the conversion to 16 bits (which clips).
+        Text too long for one pass is cut into several passes, so nothing is
+        dropped; each pass yields its audio as the vocoder makes it (see
+        `vocoder_window`), so the first sound can go out before the sentence is
+        rendered. `cancelled` is checked between pieces, so a client that went
+        away stops costing compute; `progressed` is called after each piece (the
+        health check's sign of life).
+        """
+        pack = self.style_pack([(packs, 1.0)] if isinstance(packs, Path) else packs)
+        segments = plan_segments(text, self.phonemizer(prefix), self.symbols)
+        for segment in segments:
+            if cancelled():
+                return
+            style = pack[self.build.style_row(segment.phonemes, segment.token_ids)]
+            for audio in self._synthesize(segment.token_ids, style, speed):
+                progressed()
+                yield _to_pcm(audio.numpy(), volume)
+                if cancelled():
+                    return
+
+    def _synthesize(
+        self, token_ids: list[int], style: torch.Tensor, speed: float
+    ) -> Iterator[torch.Tensor]:
+        """One pass's audio: whole, or piece by piece over vocoder windows."""
+        window = self.options.vocoder_window
+        if window is None:
+            yield self.network.synthesize(token_ids, style, speed)
+            return
+        from .streaming import synthesize_stream
+
+        yield from synthesize_stream(self.network, token_ids, style, speed, window)
+
     def render(
         self,
         text: str,
         prefix: str,
-        pack_path: Path,
+        packs: Path | Sequence[tuple[Path, float]],
         speed: float,
         cancelled: Callable[[], bool] = lambda: False,
         progressed: Callable[[], None] = lambda: None,
+        volume: float = 1.0,
     ) -> np.ndarray:
-        """Speak `text` with a voice; returns 16-bit PCM samples at 24 kHz.
-
-        Text too long for one pass is cut into several passes and joined, so
-        nothing is dropped. `cancelled` is checked between passes, so a client
-        that went away stops costing compute; `progressed` is called after each
-        pass (the health check's sign of life).
-        """
-        pack = self.voice_pack(pack_path)
-        segments = plan_segments(text, self.phonemizer(prefix), self.symbols)
-        pieces: list[np.ndarray] = []
-        for segment in segments:
-            if cancelled():
-                break
-            style = pack[self.build.style_row(segment.phonemes, segment.token_ids)]
-            audio = self.network.synthesize(segment.token_ids, style, speed)
-            pieces.append(audio.numpy())
-            progressed()
+        """All of `render_pieces` as one array (empty when nothing was speakable)."""
+        pieces = list(self.render_pieces(text, prefix, packs, speed, cancelled, progressed, volume))
         if not pieces:
             return np.zeros(0, dtype=np.int16)
-        audio = np.concatenate(pieces)
-        return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
+        return np.concatenate(pieces)
 
     def unload(self) -> None:
         """Drop caches and free accelerator memory held by this model."""
         self._packs.clear()
+        self._blends.clear()
         self._phonemizers.clear()
         device = self.network.device
         self.network = self.network.to("cpu")

@@ -1,8 +1,11 @@
 """Cutting text into pieces that fit one forward pass (at most 510 tokens).
 
-Sentences normally fit. A longer one is cut at clause punctuation, then at
-word boundaries, and only a single word longer than the context is cut inside
-its phonemes. Every piece is spoken: nothing is ever truncated.
+Sentences normally fit. A longer one is cut at clause punctuation (CJK
+punctuation included, which has no space after it), then at spaces between
+words, then — for text written without spaces, such as Japanese and Chinese —
+at the word boundaries the G2P marks with spaces in its phonemes. Only a single
+word longer than the context is cut inside its phonemes. Every piece is spoken:
+nothing is ever truncated.
 """
 
 from __future__ import annotations
@@ -13,7 +16,15 @@ from dataclasses import dataclass
 
 from .network import MAX_TOKENS
 
-_CLAUSE_BREAK = re.compile(r"(?<=[,;:.!?…—–])\s+")
+_CJK_CLAUSE_END = "、，；：。！？｡､"
+"""Full-width clause and sentence punctuation: a boundary with no space after it."""
+_CJK_CLOSERS = "」』）】〕〉》”’"
+_CLAUSE_BREAK = re.compile(
+    r"(?<=[,;:.!?…—–])\s+"
+    # after CJK punctuation, and after a closing bracket that directly follows it
+    rf"|(?<=[{_CJK_CLAUSE_END}])(?![{_CJK_CLOSERS}{_CJK_CLAUSE_END}])\s*"
+    rf"|(?<=[{_CJK_CLAUSE_END}][{_CJK_CLOSERS}])\s*"
+)
 _WORD_BREAK = re.compile(r"\s+")
 
 
@@ -70,12 +81,36 @@ def _plan(
             return
         yield from _plan(text, phonemize, symbols, max_tokens, level + 1)
         return
-    # A single "word" longer than the context: cut its phonemes.
-    for start in range(0, len(phonemes), max_tokens):
-        chunk = phonemes[start : start + max_tokens]
-        chunk_ids = to_token_ids(chunk, symbols)
-        if chunk_ids:
-            yield Segment(chunk, chunk_ids)
+    # No break left in the text (one long word, or a clause of Japanese or Chinese,
+    # written without spaces): cut the phonemes at the word boundaries the G2P marks.
+    yield from _cut_phonemes(phonemes, symbols, max_tokens)
+
+
+def _cut_phonemes(phonemes: str, symbols: Mapping[str, int], max_tokens: int) -> Iterator[Segment]:
+    """Pack the phonemes' space-separated words greedily; cut inside only a too-long word."""
+    pending = ""
+    for word in phonemes.split():
+        if len(to_token_ids(word, symbols)) > max_tokens:
+            if pending:
+                yield from _segment(pending, symbols)
+                pending = ""
+            for start in range(0, len(word), max_tokens):
+                yield from _segment(word[start : start + max_tokens], symbols)
+            continue
+        joined = f"{pending} {word}" if pending else word
+        if len(to_token_ids(joined, symbols)) <= max_tokens:
+            pending = joined
+        else:
+            yield from _segment(pending, symbols)
+            pending = word
+    if pending:
+        yield from _segment(pending, symbols)
+
+
+def _segment(phonemes: str, symbols: Mapping[str, int]) -> Iterator[Segment]:
+    ids = to_token_ids(phonemes, symbols)
+    if ids and _has_sounds(phonemes):
+        yield Segment(phonemes, ids)
 
 
 def _pack(

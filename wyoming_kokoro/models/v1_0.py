@@ -1,4 +1,9 @@
-"""Kokoro v1.0: misaki G2P, vocabulary in config.json, hub checkpoint layout."""
+"""Kokoro v1.0: misaki G2P, vocabulary in config.json, hub checkpoint layout.
+
+Every voice is phonemized with its own language's misaki G2P, as kokoro's pipeline
+does: misaki English (a, b), misaki's espeak-ng G2P (e, f, h, i, p), misaki's
+Japanese (j) and Mandarin (z) G2P. All of them run offline once installed.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,13 @@ class V10Build(VersionBuild):
     folder = "v1_0"
     checkpoint_name = "kokoro-v1_0.pth"
     pack_rows = 510
-    languages: ClassVar[Mapping[str, str]] = {"a": "en-us", "b": "en-gb", **_ESPEAK_LANGUAGES}
+    languages: ClassVar[Mapping[str, str]] = {
+        "a": "en-us",
+        "b": "en-gb",
+        **_ESPEAK_LANGUAGES,
+        "j": "ja",
+        "z": "zh-cn",
+    }
 
     def network_config(self, raw: Mapping[str, Any]) -> NetworkConfig:
         return NetworkConfig.from_mapping(raw, self.version)
@@ -46,9 +57,20 @@ class V10Build(VersionBuild):
         # kokoro's pipeline styles by phoneme-string length.
         return min(max(len(phonemes), 1) - 1, self.pack_rows - 1)
 
+    def inline_phonemes(self, prefix: str) -> bool:
+        return prefix in ("a", "b")  # misaki's English G2P reads [word](/phonemes/)
+
     def make_phonemizer(self, prefix: str, symbols: Mapping[str, int]) -> Phonemizer:
         from .g2p.misaki_g2p import MisakiEnglish, MisakiEspeak
 
         if prefix in ("a", "b"):
             return MisakiEnglish(british=prefix == "b")
+        if prefix == "j":
+            from .g2p.cjk import MisakiJapanese
+
+            return MisakiJapanese()
+        if prefix == "z":
+            from .g2p.cjk import MisakiMandarin
+
+            return MisakiMandarin()
         return MisakiEspeak(_ESPEAK_LANGUAGES[prefix])

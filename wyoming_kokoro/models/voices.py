@@ -114,7 +114,7 @@ class VoiceRegistry:
 
     def all(self) -> list[Voice]:
         """Every voice, grouped by version (default first) and sorted by name."""
-        order = {v: i for i, v in enumerate(self._version_order())}
+        order = {v: i for i, v in enumerate(self.version_order())}
         return sorted(self._voices.values(), key=lambda v: (order[v.version], v.name))
 
     def speakable(self, voice: Voice) -> bool:
@@ -130,14 +130,26 @@ class VoiceRegistry:
             if voice is None:
                 raise UnknownVoiceError(self._unknown_message(name))
             return voice
-        for version in self._version_order():
+        for version in self.version_order():
             voice = self._voices.get((version, name))
             if voice is not None:
                 return voice
         raise UnknownVoiceError(self._unknown_message(name))
 
-    def _version_order(self) -> list[str]:
+    def version_order(self) -> list[str]:
+        """Versions in the order a bare name is looked up: the default version first."""
         return [self.default_version, *(v for v in self.builds if v != self.default_version)]
+
+    def has_name(self, name: str) -> bool:
+        """True if any version has a voice called `name` (bare or qualified)."""
+        if VERSION_SEPARATOR in name:
+            bare, version = name.rsplit(VERSION_SEPARATOR, 1)
+            return self.has(bare, version)
+        return any(self.has(name, version) for version in self.builds)
+
+    def has(self, name: str, version: str) -> bool:
+        """True if `version` has a voice called `name` (a bare name)."""
+        return (version, name) in self._voices
 
     def _unknown_message(self, name: str) -> str:
         versions = ", ".join(self.builds)
