@@ -95,7 +95,9 @@ def phonemizer(symbols) -> Callable[[str], Callable[[str], str]]:
 
 
 def test_v10_speaks_exactly_the_nine_languages_of_its_voices() -> None:
-    assert dict(V10Build.languages) == {p: tag for p, (tag, *_rest) in SENTENCES.items()}
+    assert {p: lang.tag for p, lang in V10Build.languages.items()} == {
+        p: tag for p, (tag, *_rest) in SENTENCES.items()
+    }
 
 
 @pytest.mark.parametrize("prefix", sorted(SENTENCES))
@@ -248,7 +250,7 @@ def test_every_v10_voice_is_speakable_and_tagged_with_its_language() -> None:
     tags = {voice.language for voice in v10}
     assert tags == {tag for tag, *_rest in SENTENCES.values()}
     for voice in v10:
-        assert voice.language == V10Build.languages[voice.prefix], voice.name
+        assert voice.language == V10Build.languages[voice.prefix].tag, voice.name
     assert registry.resolve("jf_alpha@v1.0", "").language == "ja"
     assert registry.resolve("zm_yunxi@v1.0", "").language == "zh-cn"
     # v0.19 speaks only English; it has no voice of another language to advertise.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import subprocess
 import sys
 import time
@@ -223,3 +224,20 @@ def test_stdio_uri(weights_dir) -> None:
         types.append(event.type)
     assert types[0] == "audio-start" and types[-1] == "audio-stop", types
     assert "audio-chunk" in types
+
+
+def test_each_request_logs_one_line_with_its_figures(server: ServerProcess) -> None:
+    reply = asyncio.run(synthesize(server.uri, "Close the garage door.", "bm_george@v1.0"))
+    assert reply.error is None
+    deadline = time.monotonic() + 5
+    pattern = re.compile(
+        r"Spoke 22 chars with bm_george@v1\.0 \(v1\.0\): queue (\d+\.\d\d) s, "
+        r"first audio (\d+\.\d\d) s, (\d+\.\d\d) s of audio in (\d+\.\d\d) s \(RTF (\d+\.\d\d)\)"
+    )
+    while not (found := pattern.search(server.log())):
+        assert time.monotonic() < deadline, server.log()[-2000:]
+        time.sleep(0.1)
+    queue, first, audio, elapsed, rtf = (float(x) for x in found.groups())
+    assert queue <= first <= elapsed
+    assert abs(audio - reply.seconds) < 0.01
+    assert abs(rtf - elapsed / audio) < 0.02

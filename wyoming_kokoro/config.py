@@ -36,10 +36,8 @@ from urllib.parse import urlsplit
 import voluptuous as vol
 
 from .errors import ConfigError
+from .models.generations import DEFAULT_VERSION, VERSIONS
 from .voices.presets import SPEED_RANGE, VOLUME_RANGE, PresetSpec, parse_preset
-
-VERSIONS = ("v1.0", "v0.19")
-"""The Kokoro generations this server runs, as written in settings and voice names."""
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -373,7 +371,7 @@ SCHEMA = vol.Schema(
             "or a preset's name",
             max_length=300,
         ),
-        vol.Optional("default_version", default="v1.0"): _choice(VERSIONS),
+        vol.Optional("default_version", default=DEFAULT_VERSION): _choice(VERSIONS),
         vol.Optional("device", default="auto"): _choice(DEVICES, fold_case=True),
         vol.Optional("speed", default=1.0): _number(*SPEED_RANGE),
         vol.Optional("volume", default=1.0): _number(*VOLUME_RANGE),

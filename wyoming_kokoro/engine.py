@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -239,6 +240,7 @@ class SpeechEngine:
         audio = SentenceAudio(asyncio.get_running_loop())
 
         def work(cancelled: Callable[[], bool]) -> int:
+            audio.started = time.monotonic()
             samples = 0
             if cancelled():
                 return samples
@@ -318,6 +320,9 @@ class SentenceAudio:
         self._loop = loop
         self._pieces: asyncio.Queue[Any] = asyncio.Queue()
         self._future: asyncio.Future[int] | None = None
+        self.submitted = time.monotonic()
+        self.started: float | None = None
+        """When the inference thread took the sentence (None while it waits)."""
 
     def emit(self, pcm: np.ndarray) -> None:
         """From the inference thread: one more piece (in order)."""

@@ -17,10 +17,9 @@ from .listener import Listener
 from .models.build import VersionBuild
 from .models.download import source_for
 from .models.files import FileStore
+from .models.generations import builds_by_version
 from .models.manager import ModelManager, resolve_device
 from .models.model import ModelOptions
-from .models.v0_19 import V019Build
-from .models.v1_0 import V10Build
 from .models.voices import VoiceRegistry
 from .signals import StopSignals
 from .text.lexicon import LexiconFile
@@ -30,7 +29,7 @@ _LOGGER = logging.getLogger(__name__)
 
 def make_builds() -> dict[str, VersionBuild]:
     """Every Kokoro generation this server can run, by version string."""
-    return {build.version: build for build in (V10Build(), V019Build())}
+    return builds_by_version()
 
 
 def make_file_store(settings: Settings) -> FileStore:

@@ -10,6 +10,7 @@ from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
 
 from .. import __version__
 from ..engine import SpeechEngine
+from ..models.generations import VERSIONS
 from ..voices.presets import describe_preset
 
 PROGRAM_NAME = "kokoro"
@@ -48,7 +49,7 @@ def build_info(engine: SpeechEngine, streaming: bool) -> Info:
     ]
     program = TtsProgram(
         name=PROGRAM_NAME,
-        description="Kokoro-82M text to speech (v1.0 and v0.19)",
+        description=f"Kokoro-82M text to speech ({' and '.join(VERSIONS)})",
         attribution=SERVER_ATTRIBUTION,
         installed=True,
         version=__version__,

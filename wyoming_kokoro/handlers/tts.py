@@ -47,6 +47,7 @@ from ..text.pipeline import TextPipeline, TextStream
 from ..voices.selection import Style, VoiceSelection
 from .framing import FrameLimits, SafeEventHandler
 from .info import build_info
+from .request_log import RequestLog
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -76,12 +77,16 @@ class _Utterance:
 
     sentences: list[str]
     audio: list[SentenceAudio]
+    log: RequestLog
     streamed: bool
     """A stream's sentence may hold nothing speakable (an emoji); a one-shot request may not."""
 
 
+@dataclass
 class _StreamEnd:
     """Queued marker: the stream's text is all spoken; send synthesize-stopped."""
+
+    log: RequestLog | None = None
 
 
 _Job = _Utterance | _StreamEnd
@@ -134,6 +139,7 @@ class KokoroEventHandler(SafeEventHandler):
         self._stream_style: Style | None = None
         self._text_stream: TextStream | None = None
         self._stream_chars = 0
+        self._stream_log: RequestLog | None = None
         # With streaming off, a client that streams anyway is served from its full-text copy.
         self._ignored_stream = False
         self.idle_timeout = options.idle_timeout
@@ -207,8 +213,9 @@ class KokoroEventHandler(SafeEventHandler):
         )
         if not sentences:
             raise BadTextError("the text contains nothing that can be spoken")
+        log = RequestLog(selection.name, selection.version, streamed=False, characters=len(text))
         self._enqueue(
-            self._utterance(selection, style, sentences, streamed=False, new_request=True)
+            self._utterance(selection, style, sentences, log, streamed=False, new_request=True)
         )
 
     async def _start_stream(self, event: Event) -> None:
@@ -227,6 +234,7 @@ class KokoroEventHandler(SafeEventHandler):
         )
         self._stream_chars = 0
         self._stream_sentences = 0
+        self._stream_log = RequestLog(selection.name, selection.version, streamed=True)
 
     def _stream_chunk(self, text: str) -> None:
         if self._ignored_stream:
@@ -234,6 +242,8 @@ class KokoroEventHandler(SafeEventHandler):
         if self._text_stream is None:
             raise ProtocolError("synthesize-chunk received without synthesize-start")
         self._stream_chars += len(text)
+        if self._stream_log is not None:
+            self._stream_log.characters = self._stream_chars
         if self._stream_chars > self.options.max_text_length:
             raise BadTextError(
                 f"streamed text exceeds the limit of {self.options.max_text_length} characters"
@@ -250,16 +260,23 @@ class KokoroEventHandler(SafeEventHandler):
             raise ProtocolError("synthesize-stop received without synthesize-start")
         for sentence in self._text_stream.flush():
             self._enqueue_sentence(sentence)
-        self._enqueue(_StreamEnd())
+        self._enqueue(_StreamEnd(self._stream_log))
         self._stream_voice = self._stream_style = self._text_stream = None
+        self._stream_log = None
 
     def _enqueue_sentence(self, sentence: str) -> None:
         assert self._stream_voice is not None and self._stream_style is not None
+        assert self._stream_log is not None
         first = self._stream_sentences == 0
         self._stream_sentences += 1
         self._enqueue(
             self._utterance(
-                self._stream_voice, self._stream_style, [sentence], streamed=True, new_request=first
+                self._stream_voice,
+                self._stream_style,
+                [sentence],
+                self._stream_log,
+                streamed=True,
+                new_request=first,
             )
         )
 
@@ -268,6 +285,7 @@ class KokoroEventHandler(SafeEventHandler):
         selection: VoiceSelection,
         style: Style,
         sentences: list[str],
+        log: RequestLog,
         streamed: bool,
         new_request: bool,
     ) -> _Utterance:
@@ -276,7 +294,7 @@ class KokoroEventHandler(SafeEventHandler):
             self.engine.submit(self, selection, style, sentence, new_request and index == 0)
             for index, sentence in enumerate(sentences)
         ]
-        return _Utterance(sentences, audio, streamed)
+        return _Utterance(sentences, audio, log, streamed)
 
     def _check_text(self, text: str) -> None:
         """Refuse empty text and text over the limit (the limit is never silently truncated)."""
@@ -303,6 +321,8 @@ class KokoroEventHandler(SafeEventHandler):
                 try:
                     if isinstance(job, _StreamEnd):
                         await self.write_event(SynthesizeStopped().event())
+                        if job.log is not None:
+                            job.log.finish()
                     else:
                         await self._speak(job)
                 finally:
@@ -340,7 +360,10 @@ class KokoroEventHandler(SafeEventHandler):
                             ).event()
                         )
                         started = True
+                    if audio.started is not None:
+                        job.log.waited(audio.started - audio.submitted)
                     await self._send_audio(pcm.tobytes())
+                    job.log.sent(pcm.size)
             except UserFacingError:
                 raise
             except asyncio.CancelledError:
@@ -356,6 +379,8 @@ class KokoroEventHandler(SafeEventHandler):
                 return
         if started:
             await self.write_event(AudioStop().event())
+            if not job.streamed:
+                job.log.finish()
         elif not job.streamed:
             raise BadTextError("the text contains nothing that can be spoken")
 

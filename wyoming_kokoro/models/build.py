@@ -12,16 +12,27 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import ModelLoadError
-from .g2p import Phonemizer
-from .network import NetworkConfig
+
+if TYPE_CHECKING:  # builds are read by the settings layer, which must not load torch
+    from .g2p import Phonemizer
+    from .network import NetworkConfig
 
 STYLE_WIDTH = 256
 """Length of one style vector (128 decoder + 128 prosody dimensions)."""
+
+
+class Language(NamedTuple):
+    """A language a voice speaks: its BCP-47 tag (as `describe` reports it) and its name."""
+
+    tag: str
+    name: str
+
+
+AMERICAN_ENGLISH = Language("en-us", "American English")
+BRITISH_ENGLISH = Language("en-gb", "British English")
 
 
 class VersionBuild(ABC):
@@ -39,8 +50,8 @@ class VersionBuild(ABC):
     pack_rows: int
     """Rows of a voice pack: one style vector per possible input length."""
 
-    languages: Mapping[str, str]
-    """Voice-name prefix letter -> language this build can phonemize (e.g. "a" -> "en-us")."""
+    languages: Mapping[str, Language]
+    """Voice-name prefix letter -> language this build can phonemize (e.g. "a" -> en-us)."""
 
     @abstractmethod
     def network_config(self, raw: Mapping[str, Any]) -> NetworkConfig:
@@ -64,6 +75,8 @@ class VersionBuild(ABC):
 
     def read_checkpoint(self, path: Path) -> Mapping[str, Any]:
         """Load a checkpoint file safely (tensors only) onto the CPU."""
+        import torch
+
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:

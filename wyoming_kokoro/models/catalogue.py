@@ -20,29 +20,15 @@ from importlib.resources import files
 from types import MappingProxyType
 from typing import Any
 
-LANGUAGES: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        "a": ("en-us", "American English"),
-        "b": ("en-gb", "British English"),
-        "e": ("es", "Spanish"),
-        "f": ("fr-fr", "French"),
-        "h": ("hi", "Hindi"),
-        "i": ("it", "Italian"),
-        "j": ("ja", "Japanese"),
-        "p": ("pt-br", "Brazilian Portuguese"),
-        "z": ("zh-cn", "Mandarin Chinese"),
-    }
-)
-"""Voice-name prefix letter -> (BCP-47 tag, English name of the language)."""
+from .build import Language
+from .generations import LANGUAGES, VERSION_FOLDERS
 
-UNKNOWN_LANGUAGE: tuple[str, str] = ("und", "unknown language")
+UNKNOWN_LANGUAGE = Language("und", "unknown language")
 """What a voice whose prefix letter is not in `LANGUAGES` is reported as (BCP-47 'und')."""
 
 GENDERS: Mapping[str, str] = MappingProxyType({"f": "female", "m": "male"})
 """Second letter of a voice name -> gender."""
 
-VERSION_FOLDERS: Mapping[str, str] = MappingProxyType({"v1.0": "v1_0", "v0.19": "v0_19"})
-"""User-facing version -> folder name (in data dirs and in `voices/`)."""
 
 CATALOGUE_FILE = "voices.json"
 

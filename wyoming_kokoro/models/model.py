@@ -19,7 +19,7 @@ from ..text.lexicon import LexiconFile
 from .build import VersionBuild
 from .g2p import Phonemizer
 from .g2p.lexicon_g2p import LexiconPhonemizer, misaki_markup
-from .network import KokoroNetwork
+from .network import SAMPLE_RATE, KokoroNetwork
 from .segments import plan_segments
 from .voicepacks import read_voice_pack
 
@@ -107,7 +107,7 @@ class KokoroModel:
                 phonemizer = LexiconPhonemizer(
                     phonemizer,
                     lexicon,
-                    self.build.languages[prefix],
+                    self.build.languages[prefix].tag,
                     self.symbols.keys(),
                     # misaki's English G2P takes inline phonemes, so the sentence
                     # stays one G2P call and keeps its context around the word.
@@ -162,17 +162,32 @@ class KokoroModel:
         away stops costing compute; `progressed` is called after each piece (the
         health check's sign of life).
         """
+        began = time.perf_counter()
         pack = self.style_pack([(packs, 1.0)] if isinstance(packs, Path) else packs)
         segments = plan_segments(text, self.phonemizer(prefix), self.symbols)
+        _LOGGER.debug(
+            "G2P: %d chars -> %d pass(es) in %.0f ms",
+            len(text),
+            len(segments),
+            (time.perf_counter() - began) * 1000,
+        )
         for segment in segments:
             if cancelled():
                 return
             style = pack[self.build.style_row(segment.phonemes, segment.token_ids)]
+            began = time.perf_counter()
             for audio in self._synthesize(segment.token_ids, style, speed):
+                _LOGGER.debug(
+                    "Inference: %d tokens -> %.2f s of audio in %.0f ms",
+                    len(segment.token_ids),
+                    audio.numel() / SAMPLE_RATE,
+                    (time.perf_counter() - began) * 1000,
+                )
                 progressed()
                 yield _to_pcm(audio.numpy(), volume)
                 if cancelled():
                     return
+                began = time.perf_counter()
 
     def _synthesize(
         self, token_ids: list[int], style: torch.Tensor, speed: float

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ModelLoadError
-from .build import VersionBuild
-from .g2p import Phonemizer
-from .network import MODULE_NAMES, NetworkConfig
+from .build import AMERICAN_ENGLISH, BRITISH_ENGLISH, Language, VersionBuild
+
+if TYPE_CHECKING:
+    from .g2p import Phonemizer
+    from .network import NetworkConfig
 
 # v0.19's symbol table: index = token id. v0.19 shipped it in code, not in config.json.
 _PAD = "$"
@@ -40,9 +42,11 @@ class V019Build(VersionBuild):
     folder = "v0_19"
     checkpoint_name = "kokoro-v0_19.pth"
     pack_rows = 511
-    languages: ClassVar[Mapping[str, str]] = {"a": "en-us", "b": "en-gb"}
+    languages: ClassVar[Mapping[str, Language]] = {"a": AMERICAN_ENGLISH, "b": BRITISH_ENGLISH}
 
     def network_config(self, raw: Mapping[str, Any]) -> NetworkConfig:
+        from .network import NetworkConfig
+
         decoder = raw.get("decoder")
         if not isinstance(decoder, Mapping):
             raise ModelLoadError("v0.19 config.json lacks the 'decoder' settings")
@@ -65,6 +69,8 @@ class V019Build(VersionBuild):
         return {symbol: index for index, symbol in enumerate(V019_SYMBOLS)}
 
     def module_states(self, checkpoint: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+        from .network import MODULE_NAMES
+
         net = checkpoint.get("net")
         if not isinstance(net, Mapping):
             hint = (

@@ -8,15 +8,23 @@ Japanese (j) and Mandarin (z) G2P. All of them run offline once installed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ModelLoadError
-from .build import VersionBuild
-from .g2p import Phonemizer
-from .network import NetworkConfig
+from .build import AMERICAN_ENGLISH, BRITISH_ENGLISH, Language, VersionBuild
 
-# Languages misaki hands to espeak-ng for v1.0 (prefix -> espeak language).
-_ESPEAK_LANGUAGES = {"e": "es", "f": "fr-fr", "h": "hi", "i": "it", "p": "pt-br"}
+if TYPE_CHECKING:
+    from .g2p import Phonemizer
+    from .network import NetworkConfig
+
+# Languages misaki hands to espeak-ng for v1.0: prefix -> (language, espeak's name for it).
+_ESPEAK_LANGUAGES = {
+    "e": (Language("es", "Spanish"), "es"),
+    "f": (Language("fr-fr", "French"), "fr-fr"),
+    "h": (Language("hi", "Hindi"), "hi"),
+    "i": (Language("it", "Italian"), "it"),
+    "p": (Language("pt-br", "Brazilian Portuguese"), "pt-br"),
+}
 
 
 class V10Build(VersionBuild):
@@ -26,15 +34,17 @@ class V10Build(VersionBuild):
     folder = "v1_0"
     checkpoint_name = "kokoro-v1_0.pth"
     pack_rows = 510
-    languages: ClassVar[Mapping[str, str]] = {
-        "a": "en-us",
-        "b": "en-gb",
-        **_ESPEAK_LANGUAGES,
-        "j": "ja",
-        "z": "zh-cn",
+    languages: ClassVar[Mapping[str, Language]] = {
+        "a": AMERICAN_ENGLISH,
+        "b": BRITISH_ENGLISH,
+        **{prefix: language for prefix, (language, _espeak) in _ESPEAK_LANGUAGES.items()},
+        "j": Language("ja", "Japanese"),
+        "z": Language("zh-cn", "Mandarin Chinese"),
     }
 
     def network_config(self, raw: Mapping[str, Any]) -> NetworkConfig:
+        from .network import NetworkConfig
+
         return NetworkConfig.from_mapping(raw, self.version)
 
     def symbols(self, raw: Mapping[str, Any]) -> Mapping[str, int]:
@@ -73,4 +83,4 @@ class V10Build(VersionBuild):
             from .g2p.cjk import MisakiMandarin
 
             return MisakiMandarin()
-        return MisakiEspeak(_ESPEAK_LANGUAGES[prefix])
+        return MisakiEspeak(_ESPEAK_LANGUAGES[prefix][1])

@@ -13,8 +13,10 @@ import torch
 
 from ..errors import ModelLoadError
 from .build import STYLE_WIDTH
+from .generations import BUILDS
 
-PACK_ROWS_TO_VERSION = {510: "v1.0", 511: "v0.19"}
+PACK_ROWS_TO_VERSION = {build.pack_rows: build.version for build in BUILDS}
+"""A pack's row count tells its generation (for "this is a v0.19 pack" messages)."""
 
 
 def read_voice_pack(path: Path, expected_rows: int, version: str) -> torch.Tensor:
