@@ -47,7 +47,6 @@ import contextlib
 import io
 import json
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,9 +57,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
-
+from fixture_server import free_port, launch_server  # noqa: E402 - benchmarks/ is on sys.path
 from wyoming.event import Event, async_read_event, read_event  # noqa: E402
 
 from wyoming_kokoro.errors import BadFrameError  # noqa: E402
@@ -423,32 +421,10 @@ async def run(args, host: str, port: int) -> Tally:
 # -- the server ---------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(log_path: Path) -> tuple[subprocess.Popen, str, int]:
-    weights = json.loads(
-        subprocess.run(
-            [sys.executable, str(SHARED / "tools" / "test_weights.py"), "--json"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
-    weights_dir = Path(weights["v1_0"]).parent.parent
     port = free_port()
     log = open(log_path, "wb")  # noqa: SIM115 - kept open for the child's lifetime
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "wyoming_kokoro", "--uri", f"tcp://127.0.0.1:{port}"),
-            *("--offline", "--data-dir", str(SHARED / "kokoro"), "--data-dir", str(weights_dir)),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc, _uri = launch_server([], log, port)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:

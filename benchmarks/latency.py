@@ -32,13 +32,13 @@ import argparse
 import asyncio
 import json
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from fixture_server import launch_server
 from wyoming.client import AsyncClient
 from wyoming.info import Describe
 from wyoming.tts import (
@@ -49,8 +49,6 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 BASELINE = Path(__file__).with_name("baseline.json")
 
 S1 = "Turn on the kitchen lights."
@@ -74,12 +72,6 @@ TARGETS = {
     "s3_ttfa_ratio": 0.2,
     "stream_ttfa": 1.0,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def one_shot(uri: str, text: str, voice: str) -> dict[str, float]:
@@ -182,33 +174,7 @@ async def measure(uri: str, runs: int, voice: str) -> dict[str, float]:
 
 
 def start_server(extra: list[str]) -> tuple[subprocess.Popen, str]:
-    weights = json.loads(
-        subprocess.run(
-            [sys.executable, str(SHARED / "tools" / "test_weights.py"), "--json"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
-    weights_dir = Path(weights["v1_0"]).parent.parent
-    uri = f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wyoming_kokoro",
-            "--uri",
-            uri,
-            "--offline",
-            "--data-dir",
-            str(SHARED / "kokoro"),
-            "--data-dir",
-            str(weights_dir),
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, uri = launch_server(extra)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:

@@ -79,10 +79,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from fixture_server import launch_server
 from wyoming.event import Event, async_read_event, async_write_event
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 
 SAMPLE_RATE, SAMPLE_WIDTH, CHANNELS = 24000, 2, 1
 CONNECT_TIMEOUT = 10.0
@@ -816,45 +814,10 @@ async def installed_voices(uri: str) -> dict[str, list[str]]:
     return voices
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(extra: list[str], log_path: Path) -> tuple[subprocess.Popen, str]:
     """`python -m wyoming_kokoro` of this checkout on the offline fixture weights."""
-    weights = json.loads(
-        subprocess.run(
-            [sys.executable, str(SHARED / "tools" / "test_weights.py"), "--json"],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        ).stdout
-    )
-    weights_dir = Path(weights["v1_0"]).parent.parent
-    uri = f"tcp://127.0.0.1:{free_port()}"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wyoming_kokoro",
-                "--uri",
-                uri,
-                "--offline",
-                "--data-dir",
-                str(SHARED / "kokoro"),
-                "--data-dir",
-                str(weights_dir),
-                *extra,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        proc, uri = launch_server(extra, log)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -201,18 +201,10 @@ class KokoroModel:
 
         yield from synthesize_stream(self.network, token_ids, style, speed, window)
 
-    def render(
-        self,
-        text: str,
-        prefix: str,
-        packs: Path | Sequence[tuple[Path, float]],
-        speed: float,
-        cancelled: Callable[[], bool] = lambda: False,
-        progressed: Callable[[], None] = lambda: None,
-        volume: float = 1.0,
-    ) -> np.ndarray:
-        """All of `render_pieces` as one array (empty when nothing was speakable)."""
-        pieces = list(self.render_pieces(text, prefix, packs, speed, cancelled, progressed, volume))
+    def render(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        """All of `render_pieces(...)` (same arguments) as one array; empty when nothing
+        was speakable."""
+        pieces = list(self.render_pieces(*args, **kwargs))
         if not pieces:
             return np.zeros(0, dtype=np.int16)
         return np.concatenate(pieces)
