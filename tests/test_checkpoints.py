@@ -20,6 +20,7 @@ from wyoming_kokoro.errors import ModelLoadError
 from wyoming_kokoro.models.build import VersionBuild
 from wyoming_kokoro.models.model import KokoroModel
 from wyoming_kokoro.models.network import MODULE_NAMES, KokoroNetwork
+from wyoming_kokoro.models.segments import plan_segments
 from wyoming_kokoro.models.v0_19 import V019Build
 from wyoming_kokoro.models.v1_0 import V10Build
 
@@ -59,10 +60,10 @@ def test_official_layout_loads_every_tensor_and_speaks(fixture_weights, folder: 
     assert all(key.startswith("module.") for state in states.values() for key in state)
     assert "module.embeddings.position_ids" in states["bert"]
 
-    model = KokoroModel.load(
-        build, SHARED_KOKORO / folder / "config.json", fixture_weights[folder], "cpu"
-    )
-    loaded = {name: getattr(model.network, name).state_dict() for name in MODULE_NAMES}
+    config = SHARED_KOKORO / folder / "config.json"
+    network = KokoroNetwork(build.network_config(json.loads(config.read_text(encoding="utf-8"))))
+    network.load_modules(read_states(build, fixture_weights[folder]), "official.pth")
+    loaded = {name: getattr(network, name).state_dict() for name in MODULE_NAMES}
     for name, state in states.items():
         for key, tensor in state.items():
             bare = key.removeprefix("module.")
@@ -70,9 +71,24 @@ def test_official_layout_loads_every_tensor_and_speaks(fixture_weights, folder: 
                 assert torch.equal(loaded[name][bare], tensor), (name, bare)
             else:
                 assert (name, bare) == ("bert", "embeddings.position_ids")
+
+    # Loading for inference also folds weight norm into plain weights: same audio, less work.
+    model = KokoroModel.load(build, config, fixture_weights[folder], "cpu")
+    folded = model.network.decoder.state_dict()
+    assert not any(key.endswith(("weight_g", "weight_v")) for key in folded)
+    assert any(key.endswith("weight_g") for key in network.decoder.state_dict())
     pack = next((SHARED_KOKORO / folder / "voices").glob("af_*.pt"))
     audio = model.render("Hello there.", "a", pack, 1.0)
     assert audio.size > 24000 * 0.4, "speech-length audio from the loaded weights"
+    network.eval()
+    g2p = model.phonemizer("a")  # the same pass through the unfolded network
+    segment = plan_segments("Hello there.", g2p, model.symbols)[0]
+    style = torch.load(pack, map_location="cpu", weights_only=True)
+    style = style[build.style_row(segment.phonemes, segment.token_ids)]
+    unfolded = network.synthesize(segment.token_ids, style, 1.0)
+    assert torch.allclose(
+        model.network.synthesize(segment.token_ids, style, 1.0), unfolded, atol=1e-5
+    )
 
 
 def test_bare_keys_load_too(v1_network, v1_states) -> None:

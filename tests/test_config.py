@@ -50,6 +50,7 @@ BAD_VALUES: dict[str, list[Any]] = {
     "presets": ["calm", "x=af_heart,speed=9", ["a=af_heart", "a=af_sky"], [5], 5, "=af_heart"],
     "lexicon": [5, ["a", "b"], "bad\0path"],
     "samples_per_chunk": [63, 48001, "1.5", 1024.5, "abc", False],
+    "vocoder_window": ["on", "slow", 1, None],
     "streaming": ["maybe", 2, "", None],
     "max_loaded_models": [0, 3, "two"],
     "max_text_length": [0, 100001, -5],

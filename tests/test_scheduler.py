@@ -229,3 +229,32 @@ def test_a_long_reply_of_one_client_never_expires_behind_its_own_sentences() -> 
         return results
 
     assert asyncio.run(scenario()) == [f"A{n}" for n in range(1, 7)]
+
+
+def test_idle_housekeeping_runs_only_when_the_queue_is_empty() -> None:
+    """Freed memory goes back to the system between replies, never between sentences."""
+
+    async def scenario() -> list[str]:
+        log: list[str] = []
+        sched = scheduler(on_idle=lambda: log.append("idle"))
+        gate = threading.Event()
+        first = sched.submit("A", "v1.0", recorder(log, "A1", gate))
+        await asyncio.sleep(0.05)
+        rest = [sched.submit(c, "v1.0", recorder(log, n)) for c, n in (("A", "A2"), ("B", "B1"))]
+        gate.set()
+        await asyncio.gather(first, *rest)
+        deadline = asyncio.get_running_loop().time() + 5
+        while log[-1] != "idle":
+            assert asyncio.get_running_loop().time() < deadline, log
+            await asyncio.sleep(0.01)
+        sched.close()
+        return log
+
+    assert asyncio.run(scenario()) == ["A1", "A2", "B1", "idle"]
+
+
+def test_releasing_free_memory_is_safe_to_call() -> None:
+    from wyoming_kokoro.memory import release_free_memory
+
+    release_free_memory()
+    release_free_memory()

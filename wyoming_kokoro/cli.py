@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
     )
     add(
+        "vocoder_window",
+        "experimental: decode each sentence over vocoder windows so audio starts before it is "
+        "rendered; off, probes (close to whole decoding) or fast (sooner, sounds different) "
+        f"(default: {defaults.vocoder_window})",
+        metavar="MODE",
+    )
+    add(
         "streaming",
         "do not advertise or use streaming synthesis (synthesize-start/chunk/stop)",
         action="store_false",

@@ -41,6 +41,9 @@ from .voices.presets import SPEED_RANGE, VOLUME_RANGE, PresetSpec, parse_preset
 
 DEVICES = ("auto", "cpu", "cuda")
 
+VOCODER_MODE_NAMES = ("off", "probes", "fast")
+"""`--vocoder-window` choices (their windows are in `models.streaming`, which needs torch)."""
+
 ENV_PREFIX = "WYOMING_KOKORO_"
 
 ZEROCONF_DEFAULT_NAME = ""
@@ -378,6 +381,7 @@ SCHEMA = vol.Schema(
         vol.Optional("presets", default=()): _presets(),
         vol.Optional("lexicon", default=None): _optional(_path()),
         vol.Optional("samples_per_chunk", default=1024): _whole_number(64, 48000),
+        vol.Optional("vocoder_window", default="off"): _choice(VOCODER_MODE_NAMES),
         vol.Optional("streaming", default=True): _boolean(),
         vol.Optional("max_loaded_models", default=2): _whole_number(1, 2),
         vol.Optional("max_text_length", default=10000): _whole_number(1, 100000),
@@ -454,6 +458,7 @@ class Settings:
     presets: tuple[PresetSpec, ...] = _DEFAULTS["presets"]
     lexicon: Path | None = _DEFAULTS["lexicon"]
     samples_per_chunk: int = _DEFAULTS["samples_per_chunk"]
+    vocoder_window: str = _DEFAULTS["vocoder_window"]
     streaming: bool = _DEFAULTS["streaming"]
     max_loaded_models: int = _DEFAULTS["max_loaded_models"]
     max_text_length: int = _DEFAULTS["max_text_length"]

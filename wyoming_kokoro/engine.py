@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import DownloadingError, MissingFileError
 from .health import Health, InferenceWatch
+from .memory import release_free_memory
 from .models.files import FileStore
 from .models.manager import ModelManager
 from .models.voices import Voice, VoiceRegistry
@@ -75,6 +76,7 @@ class SpeechEngine:
             watch=self.watch,
             max_requests=max_requests,
             max_wait=max_wait,
+            on_idle=release_free_memory,
         )
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kokoro-io")
         self.download_wait = download_wait

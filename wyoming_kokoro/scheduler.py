@@ -84,6 +84,7 @@ class InferenceScheduler:
         max_wait: float = MAX_WAIT_S,
         group_limit: int = GROUP_LIMIT,
         max_hold: float = MAX_HOLD_S,
+        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self._loaded_versions = loaded_versions
         self.single_slot = single_slot
@@ -92,6 +93,8 @@ class InferenceScheduler:
         self.max_wait = max_wait
         self.max_hold = max_hold
         self.group_limit = group_limit
+        self.on_idle = on_idle
+        """Called on the worker thread when a job ends and nothing else is queued."""
         self._queues: OrderedDict[object, deque[Job]] = OrderedDict()  # round-robin order
         self._cond = threading.Condition()
         self._closed = False
@@ -232,6 +235,12 @@ class InferenceScheduler:
             finally:
                 with self._cond:
                     self._running = None
+                    idle = not self._queues
+            if idle and self.on_idle is not None:
+                try:
+                    self.on_idle()
+                except Exception:  # housekeeping must never stop the worker
+                    _LOGGER.exception("Idle housekeeping failed")
 
     def _next_job(self) -> Job | None:
         """Pick and dequeue the next job (caller holds the lock); None if there is none."""

@@ -20,6 +20,7 @@ from .models.files import FileStore
 from .models.generations import builds_by_version
 from .models.manager import ModelManager, resolve_device
 from .models.model import ModelOptions
+from .models.streaming import VOCODER_MODES
 from .models.voices import VoiceRegistry
 from .signals import StopSignals
 from .text.lexicon import LexiconFile
@@ -58,6 +59,7 @@ def make_engine(settings: Settings) -> SpeechEngine:
     registry = VoiceRegistry(builds, settings.data_dirs, settings.default_version)
     options = ModelOptions(
         lexicon=LexiconFile(settings.lexicon) if settings.lexicon is not None else None,
+        vocoder_window=VOCODER_MODES[settings.vocoder_window],
     )
     manager = ModelManager(
         builds,

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError, ModelBusyError
+from ..memory import release_free_memory
 from .build import VersionBuild
 from .model import KokoroModel, ModelOptions
 
@@ -122,6 +123,7 @@ class ModelManager:
                 self._loading.discard(version)
                 self._cond.notify_all()
             raise
+        release_free_memory()  # the checkpoint's tensors, copied into the network, are garbage
         with self._cond:
             self._loading.discard(version)
             self._models[version] = model

@@ -88,6 +88,7 @@ class KokoroModel:
         symbols = build.symbols(raw)
         network = KokoroNetwork(build.network_config(raw))
         network.load_modules(build.read_checkpoint(checkpoint_path), str(checkpoint_path))
+        network.optimize()  # checked and loaded: fold weight norm for inference
         network = network.to(device).eval()
         _LOGGER.info(
             "Loaded Kokoro %s from %s on %s in %.1f s",

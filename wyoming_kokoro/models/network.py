@@ -11,7 +11,7 @@ missing or unexpected tensor is an error, never a silently half-loaded model
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -19,6 +19,7 @@ import torch
 from kokoro.istftnet import Decoder
 from kokoro.model import KModel
 from kokoro.modules import CustomAlbert, ProsodyPredictor, TextEncoder
+from torch.nn.utils.weight_norm import WeightNorm
 from transformers import AlbertConfig
 
 from ..errors import ModelLoadError
@@ -113,6 +114,29 @@ class KokoroNetwork(KModel):
             )
         for name in MODULE_NAMES:
             load_module_state(getattr(self, name), name, state[name], source)
+
+    def optimize(self) -> None:
+        """Fold weight norm into plain weights, for inference after loading.
+
+        kokoro wraps its convolutions in the old hook-based
+        `torch.nn.utils.weight_norm`, which recomputes every weight from its
+        `weight_g`/`weight_v` pair on every call. Afterwards the state dict holds
+        plain `weight` tensors instead of the checkpoint's pairs, so call this
+        only once the checkpoint is loaded (and checked). Idempotent.
+        """
+        for module in self.modules():
+            for hook in list(module._forward_pre_hooks.values()):
+                if isinstance(hook, WeightNorm):
+                    with torch.no_grad():
+                        torch.nn.utils.remove_weight_norm(module, hook.name)
+
+    def synthesize_stream(
+        self, token_ids: list[int], style: torch.Tensor, speed: float, window=None
+    ) -> Iterator[torch.Tensor]:
+        """Speak one segment piece by piece (see `streaming.synthesize_stream`)."""
+        from .streaming import synthesize_stream
+
+        return synthesize_stream(self, token_ids, style, speed, window)
 
     @torch.inference_mode()
     def synthesize(self, token_ids: list[int], style: torch.Tensor, speed: float) -> torch.Tensor:

@@ -1,0 +1,327 @@
+"""First audio inside a sentence: the vocoder over overlapping windows of frames.
+
+`KokoroNetwork.synthesize` renders a segment in one pass, so its first sample
+exists only when the whole segment is done. Nearly all of that time (about nine
+tenths) is the ISTFTNet generator at the end of the decoder; everything before it
+(BERT, durations, F0/energy, text encoder, the decoder's encode/decode blocks) is
+cheap. `synthesize_stream` therefore runs the text side and the decoder front
+once per segment, exactly as the whole pass does, and then runs the generator
+over windows of its input frames (one frame = 300 samples = 12.5 ms at 24 kHz):
+
+- The harmonic source (SineGen: the phase is a cumulative sum over the whole
+  segment) and its random parts (initial phases, noise) are made once for the
+  whole segment with the same seed and the same random draws as the whole pass,
+  then sliced: the excitation is bit-for-bit the whole pass's excitation.
+- Each window is computed with `context` frames of real input on either side
+  (more than the generator's convolutions reach), and only its core is kept, so
+  the convolutions see exactly what they see in the whole pass.
+- What cannot be sliced is the generator's instance normalisation (AdaIN over
+  time, 48 layers): statistics over the whole segment. A window's own
+  statistics are far off (about 4-8 dB log-mel distance to the whole pass), so
+  the statistics are estimated once per segment from a batch of short probes
+  spread evenly over it (`_Norms`), at the price of running the generator over
+  the probes (half the segment with the default) before the first window.
+  Consecutive pieces are crossfaded over `crossfade` frames.
+- The first window is short (first audio quickly), later ones long (less
+  overhead per sample, the context costs less).
+
+The pieces' concatenation has exactly the whole pass's length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .network import MAX_TOKENS, NOISE_SEED
+
+__all__ = ["DEFAULT_WINDOW", "VocoderWindow", "synthesize_stream"]
+
+
+@dataclass(frozen=True)
+class VocoderWindow:
+    """How the generator's frames (12.5 ms each) are cut into windows.
+
+    `first`: core frames of the first window (sets the time to first audio);
+    `later`: core frames of every later window; `context`: extra frames computed
+    on each side of a core and thrown away; `crossfade`: frames at each join over
+    which two neighbouring windows are blended (taken from the context, so at
+    most `context`). `probe`, `probe_every`: the instance-norm statistics are
+    estimated from probes of `probe` frames, one per `probe_every` frames of the
+    segment (see `_Norms`); `probe=0` gives each window its own statistics
+    (for comparison only: far off).
+    """
+
+    first: int = 16
+    later: int = 80
+    context: int = 16
+    crossfade: int = 2
+    probe: int = 8
+    probe_every: int = 16
+
+    def __post_init__(self) -> None:
+        if self.first < 1 or self.later < 1:
+            raise ValueError("vocoder windows need at least one frame")
+        if not 0 <= self.crossfade <= self.context:
+            raise ValueError("crossfade must be between 0 and context frames")
+        if self.crossfade >= min(self.first, self.later):
+            raise ValueError("crossfade must be shorter than a window")
+        if self.probe < 0 or self.probe_every < max(1, self.probe):
+            raise ValueError("probes must be at most probe_every frames long")
+
+
+DEFAULT_WINDOW = VocoderWindow()
+
+VOCODER_MODES: dict[str, VocoderWindow | None] = {
+    "off": None,
+    "probes": DEFAULT_WINDOW,
+    "fast": VocoderWindow(probe=0),
+}
+"""`--vocoder-window` values. "off" (the default) decodes each pass whole: measured, the
+windowed modes either bring first audio no sooner on a short sentence ("probes": 1.3-1.7 dB
+log-mel from whole decoding, first audio about 1.0x the whole pass) or change the sound
+("fast": first audio about 0.46x, but 4.4-8 dB off), because the generator's instance
+normalisation needs the whole sentence's statistics."""
+"""Measured default (benchmarks/vocoder_windows.py)."""
+
+
+def synthesize_stream(
+    network,
+    token_ids: list[int],
+    style: torch.Tensor,
+    speed: float,
+    window: VocoderWindow | None = DEFAULT_WINDOW,
+) -> Iterator[torch.Tensor]:
+    """Speak one segment as mono float32 CPU pieces at 24 kHz, first audio early.
+
+    `network` is a `KokoroNetwork`; `token_ids` exclude the pads, `style` is a
+    [1, 256] style vector. With `window=None` the segment is decoded whole and
+    yielded as one piece, exactly `network.synthesize`'s output. Deterministic:
+    the vocoder noise is seeded with `NOISE_SEED` as in the whole pass.
+    """
+    if window is None:
+        yield network.synthesize(token_ids, style, speed)
+        return
+    if not 0 < len(token_ids) <= MAX_TOKENS:
+        raise ValueError(f"segment of {len(token_ids)} tokens; expected 1..{MAX_TOKENS}")
+    with torch.inference_mode():
+        ids = torch.tensor([[0, *token_ids, 0]], dtype=torch.long, device=network.device)
+        torch.manual_seed(NOISE_SEED)
+        x, style_dec, har = _front(network, ids, style.to(network.device), speed)
+    yield from _windows(network.decoder.generator, x, style_dec, har, window)
+
+
+def _front(network, input_ids: torch.Tensor, ref_s: torch.Tensor, speed: float):
+    """Everything before the generator's convolutions, for the whole segment.
+
+    Mirrors kokoro's `KModel.forward_with_tokens` and `Decoder.forward` up to the
+    generator, and the generator's source: returns the generator input x
+    [1, C, N] (N frames), the decoder style and the source spectrum `har`
+    [1, n_fft + 2, 60 N + 1].
+    """
+    length = input_ids.shape[-1]
+    input_lengths = torch.full((1,), length, device=input_ids.device, dtype=torch.long)
+    text_mask = torch.arange(length, device=input_ids.device).unsqueeze(0)
+    text_mask = torch.gt(text_mask + 1, input_lengths.unsqueeze(1))
+    bert_dur = network.bert(input_ids, attention_mask=(~text_mask).int())
+    d_en = network.bert_encoder(bert_dur).transpose(-1, -2)
+    s = ref_s[:, 128:]
+    predictor = network.predictor
+    d = predictor.text_encoder(d_en, s, input_lengths, text_mask)
+    lstm_out, _ = predictor.lstm(d)
+    duration = predictor.duration_proj(lstm_out)
+    duration = torch.sigmoid(duration).sum(axis=-1) / speed
+    pred_dur = torch.round(duration).clamp(min=1).long().squeeze()
+    indices = torch.repeat_interleave(torch.arange(length, device=input_ids.device), pred_dur)
+    pred_aln_trg = torch.zeros((length, indices.shape[0]), device=input_ids.device)
+    pred_aln_trg[indices, torch.arange(indices.shape[0])] = 1
+    pred_aln_trg = pred_aln_trg.unsqueeze(0)
+    en = d.transpose(-1, -2) @ pred_aln_trg
+    f0_curve, n_curve = predictor.F0Ntrain(en, s)
+    t_en = network.text_encoder(input_ids, input_lengths, text_mask)
+    asr = t_en @ pred_aln_trg
+    style_dec = ref_s[:, :128]
+
+    decoder = network.decoder
+    f0 = decoder.F0_conv(f0_curve.unsqueeze(1))
+    n = decoder.N_conv(n_curve.unsqueeze(1))
+    x = torch.cat([asr, f0, n], axis=1)
+    x = decoder.encode(x, style_dec)
+    asr_res = decoder.asr_res(asr)
+    res = True
+    for block in decoder.decode:
+        if res:
+            x = torch.cat([x, asr_res, f0, n], axis=1)
+        x = block(x, style_dec)
+        if block.upsample_type != "none":
+            res = False
+
+    gen = decoder.generator
+    f0_up = gen.f0_upsamp(f0_curve[:, None]).transpose(1, 2)
+    har_source, _noise, _uv = gen.m_source(f0_up)
+    har_source = har_source.transpose(1, 2).squeeze(1)
+    har_spec, har_phase = gen.stft.transform(har_source)
+    har = torch.cat([har_spec, har_phase], dim=1)
+    return x, style_dec, har
+
+
+class _Norms:
+    """The generator's AdaIN layers, normalising with chosen statistics.
+
+    Instance norm takes each channel's mean and variance over the whole segment.
+    A window's own statistics are far off (a large share of the variance sits in
+    the silences at the segment's ends, and speech is not stationary), and so
+    are running statistics over the frames made so far. What works is a sample
+    spread evenly over the whole segment: `probe` mode runs the generator once on
+    a batch of short probes (the first at the segment's start, the last at its
+    end) and pools their statistics over batch and time, layer by layer; every
+    window then normalises with those fixed statistics. `local` mode: each
+    window its own.
+    """
+
+    def __init__(self, s: torch.Tensor) -> None:
+        self.s = s
+        self.mode = "local"
+        self.affine: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.fixed: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, adain, x: torch.Tensor) -> torch.Tensor:
+        key = id(adain)
+        affine = self.affine.get(key)
+        if affine is None:
+            h = adain.fc(self.s).view(1, -1, 1)
+            gamma, beta = torch.chunk(h, chunks=2, dim=1)
+            norm = adain.norm
+            scale = (1 + gamma) * norm.weight.view(1, -1, 1)
+            shift = (1 + gamma) * norm.bias.view(1, -1, 1) + beta
+            affine = self.affine[key] = (scale, shift)
+        scale, shift = affine
+        if self.mode == "local":
+            var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
+        elif self.mode == "pool":
+            var, mean = self.fixed[key] = torch.var_mean(x, dim=(0, 2), keepdim=True, correction=0)
+        else:
+            var, mean = self.fixed[key]
+        return (x - mean) * (scale * torch.rsqrt(var + adain.norm.eps)) + shift
+
+
+def _probe_stats(gen, x, har, norms: _Norms, window: VocoderWindow, har_per_frame: int) -> None:
+    """Estimate the whole pass's AdaIN statistics from probes spread over the segment."""
+    frames = x.shape[-1]
+    size = window.probe
+    count = max(2, round(frames / window.probe_every))
+    step = (frames - size) / (count - 1)
+    starts = [round(i * step) for i in range(count)]
+    xs = torch.cat([x[..., a : a + size] for a in starts])
+    hs = torch.cat([har[..., a * har_per_frame : (a + size) * har_per_frame + 1] for a in starts])
+    norms.mode = "pool"
+    _generate(gen, xs, hs, norms)
+    norms.mode = "fixed"
+
+
+def _resblock(block, x: torch.Tensor, norms: _Norms) -> torch.Tensor:
+    """kokoro's `AdaINResBlock1.forward` with `norms` for its AdaIN layers."""
+    for c1, c2, n1, n2, a1, a2 in zip(
+        block.convs1,
+        block.convs2,
+        block.adain1,
+        block.adain2,
+        block.alpha1,
+        block.alpha2,
+        strict=True,
+    ):
+        xt = norms(n1, x)
+        xt = xt + (1 / a1) * (torch.sin(a1 * xt) ** 2)  # Snake1D
+        xt = c1(xt)
+        xt = norms(n2, xt)
+        xt = xt + (1 / a2) * (torch.sin(a2 * xt) ** 2)  # Snake1D
+        xt = c2(xt)
+        x = xt + x
+    return x
+
+
+def _generate(gen, x: torch.Tensor, har: torch.Tensor, norms: _Norms) -> torch.Tensor:
+    """kokoro's `Generator.forward` after the source: frames x [1, C, n] -> audio."""
+    for i in range(gen.num_upsamples):
+        x = F.leaky_relu(x, negative_slope=0.1)
+        x_source = gen.noise_convs[i](har)
+        x_source = _resblock(gen.noise_res[i], x_source, norms)
+        x = gen.ups[i](x)
+        if i == gen.num_upsamples - 1:
+            x = gen.reflection_pad(x)
+        x = x + x_source
+        xs = None
+        for j in range(gen.num_kernels):
+            if xs is None:
+                xs = _resblock(gen.resblocks[i * gen.num_kernels + j], x, norms)
+            else:
+                xs += _resblock(gen.resblocks[i * gen.num_kernels + j], x, norms)
+        x = xs / gen.num_kernels
+    x = F.leaky_relu(x)
+    x = gen.conv_post(x)
+    spec = torch.exp(x[:, : gen.post_n_fft // 2 + 1, :])
+    phase = torch.sin(x[:, gen.post_n_fft // 2 + 1 :, :])
+    return gen.stft.inverse(spec, phase).reshape(x.shape[0], -1)
+
+
+def window_cores(frames: int, window: VocoderWindow) -> list[tuple[int, int]]:
+    """The [start, end) core frames of each window; they tile 0..frames."""
+    cores = []
+    start = 0
+    size = window.first
+    while start < frames:
+        end = min(frames, start + size)
+        # A last window much shorter than the context costs more than it saves.
+        if 0 < frames - end < max(window.crossfade + 1, window.context // 2):
+            end = frames
+        cores.append((start, end))
+        start = end
+        size = window.later
+    return cores
+
+
+def _windows(
+    gen, x: torch.Tensor, s: torch.Tensor, har: torch.Tensor, window: VocoderWindow
+) -> Iterator[torch.Tensor]:
+    """Run the generator window by window, yielding crossfaded float32 CPU pieces."""
+    frames = x.shape[-1]
+    har_per_frame = math.prod(m.stride[0] for m in gen.ups)
+    samples_per_frame = har_per_frame * gen.stft.hop_length
+    fade = window.crossfade * samples_per_frame
+    ramp = (torch.arange(fade, dtype=torch.float32) + 0.5) / fade if fade else None
+    held: torch.Tensor | None = None  # the previous window's last `fade` samples
+    cores = window_cores(frames, window)
+    with torch.inference_mode():
+        norms = _Norms(s)
+        if window.probe and len(cores) > 1:
+            _probe_stats(gen, x, har, norms, window, har_per_frame)
+    for index, (start, end) in enumerate(cores):
+        last = index == len(cores) - 1
+        lo = max(0, start - window.context)
+        hi = min(frames, end + window.context)
+        with torch.inference_mode():
+            audio = (
+                _generate(
+                    gen, x[..., lo:hi], har[..., lo * har_per_frame : hi * har_per_frame + 1], norms
+                )[0]
+                .float()
+                .cpu()
+            )
+        # The join at `start` is blended over the `fade` samples before it: the
+        # previous window's core end (`held`) with this window's left context.
+        begin = (start - lo) * samples_per_frame
+        stop = (end - lo) * samples_per_frame
+        parts = []
+        if held is not None:
+            parts.append(held * (1 - ramp) + audio[begin - fade : begin] * ramp)
+        if last or not fade:
+            parts.append(audio[begin:stop])
+            held = None
+        else:
+            parts.append(audio[begin : stop - fade])
+            held = audio[stop - fade : stop]
+        yield torch.cat(parts) if len(parts) > 1 else parts[0].contiguous()
