@@ -21,6 +21,7 @@ from .g2p import Phonemizer
 from .g2p.lexicon_g2p import LexiconPhonemizer, misaki_markup
 from .network import SAMPLE_RATE, KokoroNetwork
 from .segments import plan_segments
+from .streaming import synthesize_stream
 from .voicepacks import read_voice_pack
 
 _LOGGER = logging.getLogger(__name__)
@@ -177,7 +178,9 @@ class KokoroModel:
                 return
             style = pack[self.build.style_row(segment.phonemes, segment.token_ids)]
             began = time.perf_counter()
-            for audio in self._synthesize(segment.token_ids, style, speed):
+            for audio in synthesize_stream(
+                self.network, segment.token_ids, style, speed, self.options.vocoder_window
+            ):
                 _LOGGER.debug(
                     "Inference: %d tokens -> %.2f s of audio in %.0f ms",
                     len(segment.token_ids),
@@ -189,18 +192,6 @@ class KokoroModel:
                 if cancelled():
                     return
                 began = time.perf_counter()
-
-    def _synthesize(
-        self, token_ids: list[int], style: torch.Tensor, speed: float
-    ) -> Iterator[torch.Tensor]:
-        """One pass's audio: whole, or piece by piece over vocoder windows."""
-        window = self.options.vocoder_window
-        if window is None:
-            yield self.network.synthesize(token_ids, style, speed)
-            return
-        from .streaming import synthesize_stream
-
-        yield from synthesize_stream(self.network, token_ids, style, speed, window)
 
     def render(self, *args: Any, **kwargs: Any) -> np.ndarray:
         """All of `render_pieces(...)` (same arguments) as one array; empty when nothing

@@ -11,7 +11,7 @@ missing or unexpected tensor is an error, never a silently half-loaded model
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -129,14 +129,6 @@ class KokoroNetwork(KModel):
                 if isinstance(hook, WeightNorm):
                     with torch.no_grad():
                         torch.nn.utils.remove_weight_norm(module, hook.name)
-
-    def synthesize_stream(
-        self, token_ids: list[int], style: torch.Tensor, speed: float, window=None
-    ) -> Iterator[torch.Tensor]:
-        """Speak one segment piece by piece (see `streaming.synthesize_stream`)."""
-        from .streaming import synthesize_stream
-
-        return synthesize_stream(self, token_ids, style, speed, window)
 
     @torch.inference_mode()
     def synthesize(self, token_ids: list[int], style: torch.Tensor, speed: float) -> torch.Tensor:
