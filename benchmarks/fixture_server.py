@@ -24,8 +24,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def fixture_weights_dir() -> Path:
-    """The data dir holding the fixture checkpoints (built once, then cached)."""
+def fixture_checkpoints() -> dict[str, Path]:
+    """{"v1_0": path, "v0_19": path} of the fixture checkpoints (built once, then cached)."""
     weights = json.loads(
         subprocess.run(
             [sys.executable, str(SHARED / "tools" / "test_weights.py"), "--json"],
@@ -35,7 +35,12 @@ def fixture_weights_dir() -> Path:
             timeout=900,
         ).stdout
     )
-    return Path(weights["v1_0"]).parent.parent
+    return {key: Path(value) for key, value in weights.items()}
+
+
+def fixture_weights_dir() -> Path:
+    """The data dir holding the fixture checkpoints."""
+    return fixture_checkpoints()["v1_0"].parent.parent
 
 
 def launch_server(

@@ -51,6 +51,7 @@ BAD_VALUES: dict[str, list[Any]] = {
     "lexicon": [5, ["a", "b"], "bad\0path"],
     "samples_per_chunk": [63, 48001, "1.5", 1024.5, "abc", False],
     "vocoder_window": ["on", "slow", 1, None],
+    "precision": ["fp16", "int8", 16, None],
     "streaming": ["maybe", 2, "", None],
     "max_loaded_models": [0, 3, "two"],
     "max_text_length": [0, 100001, -5],

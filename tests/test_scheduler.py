@@ -258,3 +258,94 @@ def test_releasing_free_memory_is_safe_to_call() -> None:
 
     release_free_memory()
     release_free_memory()
+
+
+def pausing_work(log: list[str], name: str, gate: threading.Event | None = None) -> Callable:
+    """Work that, like a vocoder pass, reaches a pause point halfway."""
+    from wyoming_kokoro.models.pausing import pause_point
+
+    def work(cancelled: Callable[[], bool]) -> str:
+        log.append(f"{name} start")
+        if gate is not None:
+            gate.wait(30)
+        pause_point()
+        log.append(f"{name} end")
+        return name
+
+    return work
+
+
+def test_another_requests_first_sentence_runs_inside_a_long_pass() -> None:
+    """A short answer need not wait for a long sentence of someone else's reply: at
+    the running pass's pause point the scheduler runs another request's first job,
+    once per pass of a first job, not inside a nested job, and only of the same
+    generation."""
+
+    async def scenario() -> list[str]:
+        sched = scheduler()
+        log: list[str] = []
+        gate = threading.Event()
+        long_pass = sched.submit("A", "v1.0", pausing_work(log, "A1", gate), new_request=True)
+        await asyncio.sleep(0.1)  # A1 runs and waits at its gate
+        rest = [
+            sched.submit("A", "v1.0", pausing_work(log, "A2")),  # A's next sentence
+            sched.submit("C", "v0.19", recorder(log, "C1"), new_request=True),  # other model
+            sched.submit("B", "v1.0", pausing_work(log, "B1"), new_request=True),
+            sched.submit("D", "v1.0", recorder(log, "D1"), new_request=True),
+        ]
+        gate.set()
+        await asyncio.gather(long_pass, *rest)
+        sched.close()
+        return log
+
+    log = asyncio.run(scenario())
+    # B1 ran inside A1's pass (C1 is another generation); D1 preempted neither B1,
+    # which is nested, nor A1 again, but got into the next pass (A2) instead.
+    assert log == ["A1 start", "B1 start", "B1 end", "A1 end", "A2 start", "D1", "A2 end", "C1"]
+
+
+def test_a_later_sentence_gives_way_to_every_first_one() -> None:
+    """A reply already being heard lets in each new request's first sentence."""
+    from wyoming_kokoro.models.pausing import pause_point
+
+    async def scenario() -> list[str]:
+        sched = scheduler()
+        log: list[str] = []
+        gate = threading.Event()
+
+        def long_pass(cancelled: Callable[[], bool]) -> str:
+            log.append("A2 start")
+            gate.wait(30)
+            for _ in range(3):
+                pause_point()
+            log.append("A2 end")
+            return "A2"
+
+        running = sched.submit("A", "v1.0", long_pass)  # sentence 2 of A's reply
+        await asyncio.sleep(0.1)
+        firsts = [
+            sched.submit(name, "v1.0", recorder(log, name), new_request=True)
+            for name in ("B1", "C1")
+        ]
+        gate.set()
+        await asyncio.gather(running, *firsts)
+        sched.close()
+        return log
+
+    assert asyncio.run(scenario()) == ["A2 start", "B1", "C1", "A2 end"]
+
+
+def test_a_later_sentence_does_not_preempt() -> None:
+    async def scenario() -> list[str]:
+        sched = scheduler()
+        log: list[str] = []
+        gate = threading.Event()
+        running = sched.submit("A", "v1.0", pausing_work(log, "A1", gate), new_request=True)
+        await asyncio.sleep(0.1)
+        later = sched.submit("B", "v1.0", recorder(log, "B2"))  # B's stream, sentence 2
+        gate.set()
+        await asyncio.gather(running, later)
+        sched.close()
+        return log
+
+    assert asyncio.run(scenario()) == ["A1 start", "A1 end", "B2"]

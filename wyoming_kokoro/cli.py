@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from . import __version__
 from .config import ENV_PREFIX, ZEROCONF_DEFAULT_NAME, Settings, cli_flag, load_settings
 from .errors import ConfigError, UserFacingError
+from .memory import cap_primitive_cache
 
 PROG = "wyoming-kokoro"
 
@@ -106,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         "experimental: decode each sentence over vocoder windows so audio starts before it is "
         "rendered; off, probes (close to whole decoding) or fast (sooner, sounds different) "
         f"(default: {defaults.vocoder_window})",
+        metavar="MODE",
+    )
+    add(
+        "precision",
+        "the vocoder's number format: fp32, bf16 (faster where the CPU has native bf16, "
+        "slower where it has not) or auto, which picks bf16 only on such a CPU "
+        f"(default: {defaults.precision})",
         metavar="MODE",
     )
     add(
@@ -227,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     _LOGGER.debug("Settings: %s", settings)
     code = 0
+    cap_primitive_cache()
     try:
         from .server import run_server  # imports torch: only once settings are good
 

@@ -41,6 +41,9 @@ from .voices.presets import SPEED_RANGE, VOLUME_RANGE, PresetSpec, parse_preset
 
 DEVICES = ("auto", "cpu", "cuda")
 
+PRECISIONS = ("auto", "fp32", "bf16")
+"""`--precision` choices (resolved per device in `models.vocoder.precision_for`)."""
+
 VOCODER_MODE_NAMES = ("off", "probes", "fast")
 """`--vocoder-window` choices (their windows are in `models.streaming`, which needs torch)."""
 
@@ -382,6 +385,7 @@ SCHEMA = vol.Schema(
         vol.Optional("lexicon", default=None): _optional(_path()),
         vol.Optional("samples_per_chunk", default=1024): _whole_number(64, 48000),
         vol.Optional("vocoder_window", default="off"): _choice(VOCODER_MODE_NAMES),
+        vol.Optional("precision", default="auto"): _choice(PRECISIONS, fold_case=True),
         vol.Optional("streaming", default=True): _boolean(),
         vol.Optional("max_loaded_models", default=2): _whole_number(1, 2),
         vol.Optional("max_text_length", default=10000): _whole_number(1, 100000),
@@ -459,6 +463,7 @@ class Settings:
     lexicon: Path | None = _DEFAULTS["lexicon"]
     samples_per_chunk: int = _DEFAULTS["samples_per_chunk"]
     vocoder_window: str = _DEFAULTS["vocoder_window"]
+    precision: str = _DEFAULTS["precision"]
     streaming: bool = _DEFAULTS["streaming"]
     max_loaded_models: int = _DEFAULTS["max_loaded_models"]
     max_text_length: int = _DEFAULTS["max_text_length"]

@@ -7,6 +7,11 @@ would only thrash. The order is what makes a shared server feel fair:
 - **Round robin between clients.** Each client has its own FIFO; the worker takes
   one job from each client in turn, so a 60-second reply being streamed to one
   satellite delays another satellite's short answer by at most one sentence.
+- **First sentences go in at once.** A long sentence's pass takes seconds on a
+  small CPU, so even that one sentence is too long a wait before another
+  request's first sound. The vocoder stops at pause points (models/pausing.py),
+  where the worker runs a waiting request's first job, then lets the paused pass
+  go on unchanged (`_pause_for_first`).
 - **Grouped by generation when memory holds one model.** With
   `--max-loaded-models 1`, switching between v1.0 and v0.19 reloads a 330 MB
   checkpoint. The worker keeps serving the loaded generation for up to
@@ -35,6 +40,7 @@ from typing import Any
 
 from .errors import BusyError, ShuttingDownError
 from .health import InferenceWatch
+from .models.pausing import set_pause_callback
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,6 +71,10 @@ class Job:
     """Resolved on its event loop with the work's result or exception."""
     enqueued: float = field(default_factory=time.monotonic)
     started: bool = False
+    first: bool = False
+    """The first job of its request: nobody hears anything of that request before it."""
+    paused: bool = False
+    """It has let another job run inside its pass (see `_pause_for_first`)."""
     abandoned: bool = False
     """Nobody waits for the result any more; a running job stops at its next pass."""
 
@@ -122,7 +132,7 @@ class InferenceScheduler:
         not finished `max_hold` seconds after it started.
         """
         loop = asyncio.get_running_loop()
-        job = Job(client, version, work, loop.create_future())
+        job = Job(client, version, work, loop.create_future(), first=new_request)
         with self._cond:
             if self._closed:
                 raise ShuttingDownError("the server is stopping; try again in a moment")
@@ -221,6 +231,7 @@ class InferenceScheduler:
     # -- the worker thread ----------------------------------------------------------
 
     def _work(self) -> None:
+        set_pause_callback(self._pause_for_first)
         while True:
             with self._cond:
                 job = self._next_job()
@@ -252,18 +263,20 @@ class InferenceScheduler:
                 del self._queues[client]
         if not self._queues:
             return None
-        client = self._pick_client()
-        jobs = self._queues[client]
+        job = self._take(self._pick_client())
+        version, count = self._run_of or (job.version, 0)
+        self._run_of = (job.version, count + 1 if version == job.version else 1)
+        return job
+
+    def _take(self, client: object) -> Job:
+        """Dequeue `client`'s first job as started (caller holds the lock); round robin:
+        the client goes to the back of the line."""
+        jobs = self._queues.pop(client)
         job = jobs.popleft()
         job.started = True
         if jobs:  # the next sentence of this client is first in line now
-            _on_loop(jobs[0].result.get_loop(), self._arm_wait_timer, jobs[0])
-        # Round robin: this client goes to the back of the line.
-        del self._queues[client]
-        if jobs:
             self._queues[client] = jobs
-        version, count = self._run_of or (job.version, 0)
-        self._run_of = (job.version, count + 1 if version == job.version else 1)
+            _on_loop(jobs[0].result.get_loop(), self._arm_wait_timer, jobs[0])
         return job
 
     def _pick_client(self) -> object:
@@ -283,6 +296,46 @@ class InferenceScheduler:
             if version == current:
                 return client
         return first
+
+    def _pause_for_first(self) -> None:
+        """At a pause point of the running pass: run another request's first job now.
+
+        Only a first job (its listener hears nothing until it is done), and only of
+        the same generation (a model swap inside a pass could unload the running
+        model). A later sentence of a reply, whose listener is already hearing the
+        sentences before it, gives way to every first job that comes; a first job
+        gives way at most once, and a nested job (always a first job) never, so
+        neither kind of request can starve the other. The paused pass keeps its
+        tensors and goes on unchanged afterwards.
+        """
+        with self._cond:
+            running = self._running
+            if running is None or (running.first and running.paused) or self._closed:
+                return
+            waiting = next(
+                (
+                    client
+                    for client, jobs in self._queues.items()
+                    if client is not running.client
+                    and jobs
+                    and jobs[0].first
+                    and not jobs[0].abandoned
+                    and jobs[0].version == running.version
+                ),
+                None,
+            )
+            if waiting is None:
+                return
+            running.paused = True
+            job = self._take(waiting)
+            job.paused = True  # a nested (first) job does not pause in turn
+            self._running = job
+        try:
+            self._run(job)
+        finally:
+            with self._cond:
+                self._running = running
+            self.watch.started()  # the paused job is running again
 
     def _run(self, job: Job) -> None:
         loop = job.result.get_loop()

@@ -60,6 +60,7 @@ def make_engine(settings: Settings) -> SpeechEngine:
     options = ModelOptions(
         lexicon=LexiconFile(settings.lexicon) if settings.lexicon is not None else None,
         vocoder_window=VOCODER_MODES[settings.vocoder_window],
+        precision=settings.precision,
     )
     manager = ModelManager(
         builds,

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from dataclasses import dataclass
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -362,8 +363,14 @@ class KokoroEventHandler(SafeEventHandler):
                         started = True
                     if audio.started is not None:
                         job.log.waited(audio.started - audio.submitted)
+                    began = time.perf_counter()
                     await self._send_audio(pcm.tobytes())
                     job.log.sent(pcm.size)
+                    _LOGGER.debug(
+                        "Send: %.2f s of audio in %.1f ms",
+                        pcm.size / SAMPLE_RATE,
+                        (time.perf_counter() - began) * 1000,
+                    )
             except UserFacingError:
                 raise
             except asyncio.CancelledError:

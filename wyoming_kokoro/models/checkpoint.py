@@ -82,7 +82,10 @@ def load_module_state(module: torch.nn.Module, name: str, state: object, source:
         raise ModelLoadError(
             f"{source}: module '{name}' does not fit the Kokoro network: " + "; ".join(problems)
         )
-    module.load_state_dict(tensors, strict=True)
+    # The file's tensors become the weights (no copy; see KokoroNetwork's `empty`),
+    # in the network's dtype should a converter have saved another.
+    tensors = {key: value.to(expected[key].dtype) for key, value in tensors.items()}
+    module.load_state_dict(tensors, strict=True, assign=True)
 
 
 def _some(items: list[str]) -> str:

@@ -22,6 +22,7 @@ from .g2p.lexicon_g2p import LexiconPhonemizer, misaki_markup
 from .network import SAMPLE_RATE, KokoroNetwork
 from .segments import plan_segments
 from .streaming import synthesize_stream
+from .vocoder import precision_for, prepare
 from .voicepacks import read_voice_pack
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ class ModelOptions:
     """The user's pronunciation lexicon, applied before each language's G2P."""
     vocoder_window: Any = None
     """How the vocoder splits a pass into pieces (`streaming.VocoderWindow`; None: whole)."""
+
+    precision: str = "fp32"
+    """The generator's number format, a `vocoder.PRECISIONS` value ("auto" resolves
+    per device at load)."""
 
 
 class KokoroModel:
@@ -87,15 +92,19 @@ class KokoroModel:
                 f"{config_path}: unreadable {build.version} config: {err}"
             ) from err
         symbols = build.symbols(raw)
-        network = KokoroNetwork(build.network_config(raw))
+        network = KokoroNetwork(build.network_config(raw), empty=True)
         network.load_modules(build.read_checkpoint(checkpoint_path), str(checkpoint_path))
         network.optimize()  # checked and loaded: fold weight norm for inference
         network = network.to(device).eval()
+        options = options or ModelOptions()
+        precision = precision_for(options.precision, device)
+        prepare(network.decoder.generator, precision)
         _LOGGER.info(
-            "Loaded Kokoro %s from %s on %s in %.1f s",
+            "Loaded Kokoro %s from %s on %s (vocoder %s) in %.1f s",
             build.version,
             checkpoint_path,
             device,
+            precision,
             time.monotonic() - started,
         )
         return cls(build, network, symbols, options)

@@ -11,12 +11,12 @@ missing or unexpected tensor is an error, never a silently half-loaded model
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
-from kokoro.istftnet import Decoder
+from kokoro.istftnet import Decoder, TorchSTFT
 from kokoro.model import KModel
 from kokoro.modules import CustomAlbert, ProsodyPredictor, TextEncoder
 from torch.nn.utils.weight_norm import WeightNorm
@@ -65,6 +65,20 @@ class NetworkConfig:
             raise ModelLoadError(f"{version} config.json lacks the key {err}") from err
 
 
+def _all_tensors(network: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """Parameters, buffers and tensors kept as plain module attributes, by name
+    (but not weight norm's derived weights, which its hook remakes at every call)."""
+    yield from network.named_parameters()
+    yield from network.named_buffers()
+    for prefix, module in network.named_modules():
+        derived = {
+            hook.name for hook in module._forward_pre_hooks.values() if isinstance(hook, WeightNorm)
+        }
+        for name, value in vars(module).items():
+            if isinstance(value, torch.Tensor) and name not in derived:
+                yield f"{prefix}.{name}", value
+
+
 class KokoroNetwork(KModel):
     """Kokoro's network, language- and version-blind: token ids + style in, audio out.
 
@@ -72,11 +86,24 @@ class KokoroNetwork(KModel):
     constructor, which would download from the hub and load non-strictly.
     """
 
-    def __init__(self, config: NetworkConfig) -> None:
+    def __init__(self, config: NetworkConfig, empty: bool = False) -> None:
+        """Build the modules; with `empty`, without memory for their weights.
+
+        `empty` builds every module but BERT on the meta device, so loading a
+        checkpoint (`load_modules`) takes its tensors as the weights instead of
+        copying them into a randomly initialised twin: measured, that twin and
+        its copy raised the peak resident memory of a load by about 470 MB. BERT
+        is small and is built for real, since it computes two buffers
+        (`position_ids`, `token_type_ids`) that no checkpoint holds.
+        """
         torch.nn.Module.__init__(self)
         self.repo_id = None
         self.vocab: dict[str, int] = {}
         self.bert = CustomAlbert(AlbertConfig(vocab_size=config.n_token, **config.plbert))
+        with torch.device("meta" if empty else "cpu"):
+            self._build_rest(config)
+
+    def _build_rest(self, config: NetworkConfig) -> None:
         self.bert_encoder = torch.nn.Linear(self.bert.config.hidden_size, config.hidden_dim)
         self.context_length = self.bert.config.max_position_embeddings
         self.predictor = ProsodyPredictor(
@@ -114,6 +141,21 @@ class KokoroNetwork(KModel):
             )
         for name in MODULE_NAMES:
             load_module_state(getattr(self, name), name, state[name], source)
+        self._compute_plain_tensors()
+        unloaded = [name for name, tensor in _all_tensors(self) if tensor.is_meta]
+        if unloaded:  # an empty network still lacking data: never run it
+            raise ModelLoadError(f"{source}: no data for {', '.join(unloaded[:3])}")
+
+    def _compute_plain_tensors(self) -> None:
+        """Recompute the tensors kokoro keeps as plain attributes, which no state dict
+        holds: only the STFT windows (an empty network built them on the meta device).
+        Weight norm's derived weights need nothing: its hook remakes them from the
+        loaded `weight_g`/`weight_v` before every call, and `optimize` folds them."""
+        for module in self.modules():
+            if isinstance(module, TorchSTFT) and module.window.is_meta:
+                module.window = torch.hann_window(
+                    module.win_length, periodic=True, dtype=torch.float32
+                )
 
     def optimize(self) -> None:
         """Fold weight norm into plain weights, for inference after loading.

@@ -19,7 +19,7 @@ over windows of its input frames (one frame = 300 samples = 12.5 ms at 24 kHz):
   time, 48 layers): statistics over the whole segment. A window's own
   statistics are far off (about 4-8 dB log-mel distance to the whole pass), so
   the statistics are estimated once per segment from a batch of short probes
-  spread evenly over it (`_Norms`), at the price of running the generator over
+  spread evenly over it (`vocoder.Norms`), at the price of running the generator over
   the probes (half the segment with the default) before the first window.
   Consecutive pieces are crossfaded over `crossfade` frames.
 - The first window is short (first audio quickly), later ones long (less
@@ -30,16 +30,21 @@ The pieces' concatenation has exactly the whole pass's length.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .network import MAX_TOKENS, NOISE_SEED
+from .pausing import pause_point
+from .vocoder import Norms, generate
 
 __all__ = ["DEFAULT_WINDOW", "VocoderWindow", "synthesize_stream"]
+
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class VocoderWindow:
     which two neighbouring windows are blended (taken from the context, so at
     most `context`). `probe`, `probe_every`: the instance-norm statistics are
     estimated from probes of `probe` frames, one per `probe_every` frames of the
-    segment (see `_Norms`); `probe=0` gives each window its own statistics
+    segment (see `vocoder.Norms`); `probe=0` gives each window its own statistics
     (for comparison only: far off).
     """
 
@@ -100,18 +105,30 @@ def synthesize_stream(
 
     `network` is a `KokoroNetwork`; `token_ids` exclude the pads, `style` is a
     [1, 256] style vector. With `window=None` the segment is decoded whole and
-    yielded as one piece, exactly `network.synthesize`'s output. Deterministic:
+    yielded as one piece: `network.synthesize`'s output (to float rounding in
+    fp32) through the faster generator of `vocoder`. Deterministic:
     the vocoder noise is seeded with `NOISE_SEED` as in the whole pass.
     """
-    if window is None:
-        yield network.synthesize(token_ids, style, speed)
-        return
     if not 0 < len(token_ids) <= MAX_TOKENS:
         raise ValueError(f"segment of {len(token_ids)} tokens; expected 1..{MAX_TOKENS}")
+    began = time.perf_counter()
     with torch.inference_mode():
         ids = torch.tensor([[0, *token_ids, 0]], dtype=torch.long, device=network.device)
         torch.manual_seed(NOISE_SEED)
         x, style_dec, har = _front(network, ids, style.to(network.device), speed)
+        _LOGGER.debug(
+            "Text side: %d tokens -> %d frames in %.0f ms",
+            len(token_ids),
+            x.shape[-1],
+            (time.perf_counter() - began) * 1000,
+        )
+        pause_point()  # the text side has drawn its random numbers: safe to interleave
+        if window is None:
+            began = time.perf_counter()
+            audio = generate(network.decoder.generator, x, har, Norms(style_dec))[0].float().cpu()
+            _LOGGER.debug("Vocoder: whole pass in %.0f ms", (time.perf_counter() - began) * 1000)
+            yield audio
+            return
     yield from _windows(network.decoder.generator, x, style_dec, har, window)
 
 
@@ -169,47 +186,7 @@ def _front(network, input_ids: torch.Tensor, ref_s: torch.Tensor, speed: float):
     return x, style_dec, har
 
 
-class _Norms:
-    """The generator's AdaIN layers, normalising with chosen statistics.
-
-    Instance norm takes each channel's mean and variance over the whole segment.
-    A window's own statistics are far off (a large share of the variance sits in
-    the silences at the segment's ends, and speech is not stationary), and so
-    are running statistics over the frames made so far. What works is a sample
-    spread evenly over the whole segment: `probe` mode runs the generator once on
-    a batch of short probes (the first at the segment's start, the last at its
-    end) and pools their statistics over batch and time, layer by layer; every
-    window then normalises with those fixed statistics. `local` mode: each
-    window its own.
-    """
-
-    def __init__(self, s: torch.Tensor) -> None:
-        self.s = s
-        self.mode = "local"
-        self.affine: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self.fixed: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def __call__(self, adain, x: torch.Tensor) -> torch.Tensor:
-        key = id(adain)
-        affine = self.affine.get(key)
-        if affine is None:
-            h = adain.fc(self.s).view(1, -1, 1)
-            gamma, beta = torch.chunk(h, chunks=2, dim=1)
-            norm = adain.norm
-            scale = (1 + gamma) * norm.weight.view(1, -1, 1)
-            shift = (1 + gamma) * norm.bias.view(1, -1, 1) + beta
-            affine = self.affine[key] = (scale, shift)
-        scale, shift = affine
-        if self.mode == "local":
-            var, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
-        elif self.mode == "pool":
-            var, mean = self.fixed[key] = torch.var_mean(x, dim=(0, 2), keepdim=True, correction=0)
-        else:
-            var, mean = self.fixed[key]
-        return (x - mean) * (scale * torch.rsqrt(var + adain.norm.eps)) + shift
-
-
-def _probe_stats(gen, x, har, norms: _Norms, window: VocoderWindow, har_per_frame: int) -> None:
+def _probe_stats(gen, x, har, norms: Norms, window: VocoderWindow, har_per_frame: int) -> None:
     """Estimate the whole pass's AdaIN statistics from probes spread over the segment."""
     frames = x.shape[-1]
     size = window.probe
@@ -219,53 +196,8 @@ def _probe_stats(gen, x, har, norms: _Norms, window: VocoderWindow, har_per_fram
     xs = torch.cat([x[..., a : a + size] for a in starts])
     hs = torch.cat([har[..., a * har_per_frame : (a + size) * har_per_frame + 1] for a in starts])
     norms.mode = "pool"
-    _generate(gen, xs, hs, norms)
+    generate(gen, xs, hs, norms)
     norms.mode = "fixed"
-
-
-def _resblock(block, x: torch.Tensor, norms: _Norms) -> torch.Tensor:
-    """kokoro's `AdaINResBlock1.forward` with `norms` for its AdaIN layers."""
-    for c1, c2, n1, n2, a1, a2 in zip(
-        block.convs1,
-        block.convs2,
-        block.adain1,
-        block.adain2,
-        block.alpha1,
-        block.alpha2,
-        strict=True,
-    ):
-        xt = norms(n1, x)
-        xt = xt + (1 / a1) * (torch.sin(a1 * xt) ** 2)  # Snake1D
-        xt = c1(xt)
-        xt = norms(n2, xt)
-        xt = xt + (1 / a2) * (torch.sin(a2 * xt) ** 2)  # Snake1D
-        xt = c2(xt)
-        x = xt + x
-    return x
-
-
-def _generate(gen, x: torch.Tensor, har: torch.Tensor, norms: _Norms) -> torch.Tensor:
-    """kokoro's `Generator.forward` after the source: frames x [1, C, n] -> audio."""
-    for i in range(gen.num_upsamples):
-        x = F.leaky_relu(x, negative_slope=0.1)
-        x_source = gen.noise_convs[i](har)
-        x_source = _resblock(gen.noise_res[i], x_source, norms)
-        x = gen.ups[i](x)
-        if i == gen.num_upsamples - 1:
-            x = gen.reflection_pad(x)
-        x = x + x_source
-        xs = None
-        for j in range(gen.num_kernels):
-            if xs is None:
-                xs = _resblock(gen.resblocks[i * gen.num_kernels + j], x, norms)
-            else:
-                xs += _resblock(gen.resblocks[i * gen.num_kernels + j], x, norms)
-        x = xs / gen.num_kernels
-    x = F.leaky_relu(x)
-    x = gen.conv_post(x)
-    spec = torch.exp(x[:, : gen.post_n_fft // 2 + 1, :])
-    phase = torch.sin(x[:, gen.post_n_fft // 2 + 1 :, :])
-    return gen.stft.inverse(spec, phase).reshape(x.shape[0], -1)
 
 
 def window_cores(frames: int, window: VocoderWindow) -> list[tuple[int, int]]:
@@ -296,7 +228,7 @@ def _windows(
     held: torch.Tensor | None = None  # the previous window's last `fade` samples
     cores = window_cores(frames, window)
     with torch.inference_mode():
-        norms = _Norms(s)
+        norms = Norms(s)
         if window.probe and len(cores) > 1:
             _probe_stats(gen, x, har, norms, window, har_per_frame)
     for index, (start, end) in enumerate(cores):
@@ -305,7 +237,7 @@ def _windows(
         hi = min(frames, end + window.context)
         with torch.inference_mode():
             audio = (
-                _generate(
+                generate(
                     gen, x[..., lo:hi], har[..., lo * har_per_frame : hi * har_per_frame + 1], norms
                 )[0]
                 .float()

@@ -1,0 +1,157 @@
+"""The faster generator (models/vocoder.py) against kokoro's own, on the fixture weights.
+
+fp32 must be kokoro's output to float rounding, for both generations; bf16 must
+keep the length, stay within the measured log-mel distance and be heard right by
+Whisper; `--precision auto` must pick bf16 only on a CPU with native bf16.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wyoming_kokoro.config import load_settings
+from wyoming_kokoro.errors import ConfigError
+from wyoming_kokoro.models.model import KokoroModel, ModelOptions
+from wyoming_kokoro.models.segments import plan_segments
+from wyoming_kokoro.models.streaming import synthesize_stream
+from wyoming_kokoro.models.v0_19 import V019Build
+from wyoming_kokoro.models.v1_0 import V10Build
+from wyoming_kokoro.models.vocoder import cpu_flags, generator_dtype, precision_for
+
+from .conftest import SHARED_KOKORO, transcribe
+from .test_streaming_vocoder import log_mel
+
+TEXT = "Turn on the kitchen lights."
+BF16_MEL_LIMIT_DB = 1.0
+"""Measured bf16 against fp32 (v1.0, af_heart): 0.49 dB on this sentence, 0.68 dB on a
+two-sentence reply, 0.75 dB on a 24-s paragraph; another noise seed alone moves the
+fp32 pass by 0.29 dB."""
+
+
+def _speak(folder: str, build, weights: Path, precision: str):
+    model = KokoroModel.load(
+        build,
+        SHARED_KOKORO / folder / "config.json",
+        weights,
+        "cpu",
+        ModelOptions(precision=precision),
+    )
+    pack = model.voice_pack(next((SHARED_KOKORO / folder / "voices").glob("af_*.pt")))
+    (segment,) = plan_segments(TEXT, model.phonemizer("a"), model.symbols)
+    style = pack[build.style_row(segment.phonemes, segment.token_ids)]
+    return model, segment.token_ids, style
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder, build", [("v1_0", V10Build()), ("v0_19", V019Build())])
+def test_fp32_generator_is_kokoros_to_float_rounding(folder, build, fixture_weights) -> None:
+    model, ids, style = _speak(folder, build, fixture_weights[folder], "fp32")
+    assert generator_dtype(model.network.decoder.generator) == torch.float32
+    (ours,) = synthesize_stream(model.network, ids, style, 1.0, None)
+    kokoros = model.network.synthesize(ids, style, 1.0)  # kokoro's Generator.forward
+    assert ours.shape == kokoros.shape and ours.dtype == torch.float32
+    assert float((ours - kokoros).abs().max()) < 1e-4
+    assert float(kokoros.abs().max()) > 0.05, "the fixture speaks audibly"
+
+
+@pytest.mark.slow
+def test_a_pass_paused_for_another_sentence_is_unchanged(fixture_weights) -> None:
+    """The scheduler may run another request's first sentence at a pause point inside
+    a pass (models/pausing.py): both must sound exactly as if run one after the other."""
+    from wyoming_kokoro.models.pausing import set_pause_callback
+
+    model, ids, style = _speak("v1_0", V10Build(), fixture_weights["v1_0"], "fp32")
+    (other,) = plan_segments("Good morning, it is seven.", model.phonemizer("a"), model.symbols)
+    (alone,) = synthesize_stream(model.network, ids, style, 1.0, None)
+    (other_alone,) = synthesize_stream(model.network, other.token_ids, style, 1.0, None)
+    nested: list[torch.Tensor] = []
+    pauses = []
+
+    def run_the_other() -> None:
+        pauses.append(1)
+        if len(pauses) == 5:  # somewhere in the middle of the vocoder
+            nested.extend(synthesize_stream(model.network, other.token_ids, style, 1.0, None))
+
+    set_pause_callback(run_the_other)
+    try:
+        (paused,) = synthesize_stream(model.network, ids, style, 1.0, None)
+    finally:
+        set_pause_callback(None)
+    assert len(pauses) > 20 and len(nested) == 1
+    assert torch.equal(paused, alone)
+    assert torch.equal(nested[0], other_alone)
+
+
+@pytest.mark.slow
+def test_bf16_generator_stays_close_and_intelligible(fixture_weights, transcriber) -> None:
+    fp32, ids, style = _speak("v1_0", V10Build(), fixture_weights["v1_0"], "fp32")
+    bf16, _, _ = _speak("v1_0", V10Build(), fixture_weights["v1_0"], "bf16")
+    assert generator_dtype(bf16.network.decoder.generator) == torch.bfloat16
+    (reference,) = synthesize_stream(fp32.network, ids, style, 1.0, None)
+    (audio,) = synthesize_stream(bf16.network, ids, style, 1.0, None)
+    assert audio.dtype == torch.float32 and audio.shape == reference.shape
+    distance = float((log_mel(audio) - log_mel(reference)).abs().mean())
+    assert 0 < distance < BF16_MEL_LIMIT_DB, distance
+    pcm = (np.clip(audio.numpy(), -1, 1) * 32767).astype(np.int16).tobytes()
+    heard = transcribe(transcriber, pcm)
+    assert "kitchen" in heard and "light" in heard, heard
+
+
+def test_auto_precision_picks_bf16_only_with_native_instructions(monkeypatch) -> None:
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    avx2_box = frozenset({"fpu", "sse4_2", "avx", "avx2", "fma"})  # an N100's kind
+    assert precision_for("auto", "cpu", avx2_box) == "fp32"
+    assert precision_for("auto", "cpu", avx2_box | {"avx512f", "avx512_bf16"}) == "bf16"
+    assert precision_for("auto", "cpu", avx2_box | {"amx_bf16", "amx_tile"}) == "bf16"
+    assert precision_for("auto", "cpu", frozenset({"fp", "asimd", "bf16"})) == "fp32"  # Pi 5
+    assert precision_for("auto", "cuda", avx2_box | {"avx512_bf16"}) == "fp32"
+    assert precision_for("bf16", "cpu", avx2_box) == "bf16"
+    assert precision_for("fp32", "cpu", avx2_box | {"avx512_bf16"}) == "fp32"
+    with pytest.raises(ValueError, match="fp16"):
+        precision_for("fp16", "cpu", avx2_box)
+
+
+def test_an_instruction_set_cap_below_bf16_means_fp32(monkeypatch) -> None:
+    bf16_box = frozenset({"avx2", "avx512f", "avx512_bf16"})
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # as benchmarks/performance.py --avx2
+    assert precision_for("auto", "cpu", bf16_box) == "fp32"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx512_core_bf16")
+    assert precision_for("auto", "cpu", bf16_box) == "bf16"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert precision_for("auto", "cpu", bf16_box) == "bf16"
+
+
+def test_cpu_flags_read_both_cpuinfo_spellings(tmp_path) -> None:
+    x86 = tmp_path / "x86"
+    x86.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\n"
+        "flags\t\t: fpu vme avx2 avx512_bf16 amx_tile\nbugs\t\t: spectre_v1\n"
+    )
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32\n")
+    assert cpu_flags(x86) == {"fpu", "vme", "avx2", "avx512_bf16", "amx_tile"}
+    assert cpu_flags(arm) == {"fp", "asimd", "evtstrm", "crc32"}
+    assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_precision_setting_is_checked() -> None:
+    assert load_settings({}, {}).precision == "auto"
+    assert load_settings({"precision": "BF16"}, {}).precision == "bf16"
+    with pytest.raises(ConfigError, match="precision"):
+        load_settings({"precision": "fp16"}, {})
+
+
+def test_primitive_cache_is_capped_unless_the_user_chose(monkeypatch) -> None:
+    from wyoming_kokoro.memory import PRIMITIVE_CACHE_ENTRIES, cap_primitive_cache
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    cap_primitive_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == PRIMITIVE_CACHE_ENTRIES
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024")
+    cap_primitive_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "1024"

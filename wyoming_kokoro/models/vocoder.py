@@ -1,0 +1,214 @@
+"""The ISTFTNet generator's forward pass, with its elementwise work cut down.
+
+About nine tenths of a Kokoro pass is the generator at the end of the decoder,
+and profiled on a 2-core x86 CPU a third of that was not convolution at all but
+the elementwise work around it: 48 AdaIN layers (instance norm, then the
+style's per-channel affine) each followed by a Snake activation
+`x + sin²(αx)/α`, run by kokoro as about nine full passes over the activations,
+and PyTorch's instance norm alone costs as much as all the rest because it takes
+its statistics with a slow single-pass algorithm.
+
+`generate` computes the same function as kokoro's `Generator.forward` (after the
+harmonic source) with:
+
+- the statistics from two fast reductions (mean, and the sum of squares through
+  `vector_norm`), about a tenth of instance norm's time, accumulated in float32
+  whatever the activations' dtype;
+- the normalisation and the style affine folded into one per-channel scale and
+  shift, and the Snake evaluated in place, so an AdaIN + Snake pair is six
+  passes instead of nine, with no extra full-size temporary;
+- the style's affine (48 small Linear layers on the same style vector) made once
+  per pass instead of once per window;
+- optionally bfloat16 convolutions and activations (`prepare`), which halve the
+  memory traffic and use the CPU's native bf16 dot products where it has them
+  (AVX512-BF16, AMX). Where it has not (AVX2-only boxes such as an N100, or a
+  Pi 5), oneDNN emulates them and the pass is several times slower, which is
+  why `precision_for` only picks bf16 on a CPU that reports the instructions.
+
+In float32 the output matches kokoro's to about 1e-6 (tests/test_vocoder.py).
+
+Between its stages it calls `pausing.pause_point()`, where the scheduler may serve
+another client's first sentence before the pass goes on.
+
+The statistics are pluggable (`Norms`): a whole pass takes each layer's own; the
+windowed vocoder (`streaming`) pools them from probes, then holds them fixed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..config import PRECISIONS
+from .pausing import pause_point
+
+__all__ = ["Norms", "generate", "precision_for", "prepare"]
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+ISA_CAP = "ONEDNN_MAX_CPU_ISA"
+
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""x86 CPU flags (as /proc/cpuinfo spells them) with which oneDNN runs bf16 natively."""
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags; empty where /proc/cpuinfo is unreadable or has none."""
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def onednn_allows_bf16(cap: str | None) -> bool:
+    """False when `ONEDNN_MAX_CPU_ISA` (the value given) caps oneDNN below native bf16.
+
+    Such a cap (e.g. AVX2, to measure what an N100 gets) hides the instructions
+    from oneDNN while /proc/cpuinfo still lists them.
+    """
+    if not cap:
+        return True
+    cap = cap.upper()
+    return cap in ("ALL", "DEFAULT") or any(tag in cap for tag in ("BF16", "AMX", "FP16", "AVX10"))
+
+
+def precision_for(setting: str, device: str, flags: frozenset[str] | None = None) -> str:
+    """Resolve a `--precision` setting to "fp32" or "bf16" for `device`.
+
+    "auto" gives bf16 on a CPU with native bf16 instructions that oneDNN may use
+    (measured faster, and heard the same; see tests/test_vocoder.py) and fp32
+    everywhere else, including CUDA, where bf16 is not measured yet.
+    """
+    if setting not in PRECISIONS:
+        raise ValueError(f"precision {setting!r}; expected one of {', '.join(PRECISIONS)}")
+    if setting != "auto":
+        return setting
+    if not device.startswith("cpu") or not onednn_allows_bf16(os.environ.get(ISA_CAP)):
+        return "fp32"
+    return "bf16" if NATIVE_BF16_FLAGS & (cpu_flags() if flags is None else flags) else "fp32"
+
+
+def prepare(gen: torch.nn.Module, precision: str) -> None:
+    """Cast the generator's convolutions to `precision` in place (after weight-norm folding).
+
+    The AdaIN style layers and the harmonic source stay float32: they are tiny,
+    and the source's phase is a long cumulative sum that bf16 would ruin.
+    """
+    dtype = _DTYPES[precision]
+    for name in ("noise_convs", "ups", "conv_post"):
+        getattr(gen, name).to(dtype)
+    for block in [*gen.noise_res, *gen.resblocks]:
+        block.convs1.to(dtype)
+        block.convs2.to(dtype)
+
+
+def generator_dtype(gen: torch.nn.Module) -> torch.dtype:
+    """The dtype `prepare` left the generator's convolutions in."""
+    return gen.conv_post.weight.dtype
+
+
+class Norms:
+    """The statistics and style affine of the generator's AdaIN layers for one pass.
+
+    `mode` "local": each call normalises with its input's own statistics over
+    time (exactly instance norm: a whole pass). "pool": the same, but pooled over
+    the batch too, and remembered per layer (probes). "fixed": the remembered
+    statistics (windows after probing).
+    """
+
+    def __init__(self, style: torch.Tensor) -> None:
+        self.style = style
+        self.mode = "local"
+        self._affine: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._fixed: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def affine(self, adain) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift) [1, C, 1] float32 such that AdaIN(x) = x̂ * scale + shift."""
+        key = id(adain)
+        if key not in self._affine:
+            h = adain.fc(self.style).view(1, -1, 1)
+            gamma, beta = torch.chunk(h, chunks=2, dim=1)
+            norm = adain.norm
+            scale = (1 + gamma) * norm.weight.view(1, -1, 1)
+            shift = (1 + gamma) * norm.bias.view(1, -1, 1) + beta
+            self._affine[key] = (scale, shift)
+        return self._affine[key]
+
+    def stats(self, adain, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, variance) float32 of `x` for this layer, by `mode`."""
+        key = id(adain)
+        if self.mode == "fixed":
+            return self._fixed[key]
+        dims = (0, 2) if self.mode == "pool" else (2,)
+        count = x.shape[2] * (x.shape[0] if self.mode == "pool" else 1)
+        # float32 results, even from bf16 activations: bf16 statistics were measured
+        # at 4-14 dB log-mel from the reference, unusable.
+        mean = torch.mean(x, dim=dims, keepdim=True, dtype=torch.float32)
+        square = torch.linalg.vector_norm(x, dim=dims, keepdim=True, dtype=torch.float32)
+        var = (square.square_() / count - mean.square()).clamp_(min=0)
+        if self.mode == "pool":
+            self._fixed[key] = (mean, var)
+        return mean, var
+
+
+def adain_snake(x: torch.Tensor, adain, alpha: torch.Tensor, norms: Norms) -> torch.Tensor:
+    """Snake(AdaIN(x)) = y + sin²(αy)/α with y = AdaIN(x), in a new tensor of x's dtype."""
+    scale, shift = norms.affine(adain)
+    mean, var = norms.stats(adain, x)
+    k = scale * torch.rsqrt(var + adain.norm.eps)  # y = x * k + b
+    b = shift - mean * k
+    alpha = alpha.float()
+    u = torch.mul(x, (k * alpha).to(x.dtype))  # u = αy
+    u.add_((b * alpha).to(x.dtype)).sin_().square_()
+    u.mul_((1 / alpha).to(x.dtype)).add_(b.to(x.dtype))  # sin²(αy)/α + b
+    return u.add_(torch.mul(x, k.to(x.dtype)))
+
+
+def _resblock(block, x: torch.Tensor, norms: Norms) -> torch.Tensor:
+    """kokoro's `AdaINResBlock1.forward`."""
+    for c1, c2, n1, n2, a1, a2 in zip(
+        block.convs1,
+        block.convs2,
+        block.adain1,
+        block.adain2,
+        block.alpha1,
+        block.alpha2,
+        strict=True,
+    ):
+        pause_point()  # 24 a pass, each a few percent of it
+        xt = c1(adain_snake(x, n1, a1, norms))
+        xt = c2(adain_snake(xt, n2, a2, norms))
+        x = xt.add_(x)
+    return x
+
+
+def generate(gen, x: torch.Tensor, har: torch.Tensor, norms: Norms) -> torch.Tensor:
+    """kokoro's `Generator.forward` after the source: frames x [B, C, n] and the
+    source spectrum har [B, n_fft + 2, 60 n + 1] -> float32 audio [B, samples]."""
+    dtype = generator_dtype(gen)
+    x = x.to(dtype)
+    har = har.to(dtype)
+    for i in range(gen.num_upsamples):
+        x = F.leaky_relu(x, negative_slope=0.1)
+        x_source = _resblock(gen.noise_res[i], gen.noise_convs[i](har), norms)
+        x = gen.ups[i](x)
+        if i == gen.num_upsamples - 1:
+            x = gen.reflection_pad(x)
+        x = x.add_(x_source)
+        xs = None
+        for j in range(gen.num_kernels):
+            out = _resblock(gen.resblocks[i * gen.num_kernels + j], x, norms)
+            xs = out if xs is None else xs.add_(out)
+        x = xs.div_(gen.num_kernels)
+    x = gen.conv_post(F.leaky_relu(x)).float()
+    spec = torch.exp(x[:, : gen.post_n_fft // 2 + 1, :])
+    phase = torch.sin(x[:, gen.post_n_fft // 2 + 1 :, :])
+    return gen.stft.inverse(spec, phase).reshape(x.shape[0], -1)
