@@ -349,3 +349,41 @@ def test_a_later_sentence_does_not_preempt() -> None:
         return log
 
     assert asyncio.run(scenario()) == ["A1 start", "A1 end", "B2"]
+
+
+def test_a_paused_pass_of_a_client_that_left_stops_at_its_next_pause_point() -> None:
+    from wyoming_kokoro.models.pausing import PassAbandoned, pause_point
+
+    async def scenario() -> tuple[list[str], list[Any]]:
+        sched = scheduler()
+        log: list[str] = []
+        gate, nested_running, nested_gate = threading.Event(), threading.Event(), threading.Event()
+
+        def long_pass(cancelled: Callable[[], bool]) -> str:
+            log.append("A2 start")
+            gate.wait(30)
+            for step in range(3):
+                pause_point()
+                log.append(f"A2 step {step}")
+            return "A2"
+
+        def short_answer(cancelled: Callable[[], bool]) -> str:
+            log.append("B1")
+            nested_running.set()
+            nested_gate.wait(30)
+            return "B1"
+
+        running = sched.submit("A", "v1.0", long_pass)
+        await asyncio.sleep(0.1)
+        answer = sched.submit("B", "v1.0", short_answer, new_request=True)
+        gate.set()
+        await asyncio.get_running_loop().run_in_executor(None, nested_running.wait, 30)
+        sched.drop("A")  # A's client leaves while its pass waits at a pause point
+        nested_gate.set()
+        results = await asyncio.gather(running, answer, return_exceptions=True)
+        sched.close()
+        return log, results
+
+    log, (long_result, answer_result) = asyncio.run(scenario())
+    assert log == ["A2 start", "B1"], "A2 did no more work once its client was gone"
+    assert isinstance(long_result, PassAbandoned) and answer_result == "B1"

@@ -28,6 +28,7 @@ from .health import Health, InferenceWatch
 from .memory import release_free_memory
 from .models.files import FileStore
 from .models.manager import ModelManager
+from .models.pausing import PassAbandoned
 from .models.voices import Voice, VoiceRegistry
 from .scheduler import MAX_REQUESTS, MAX_WAIT_S, InferenceScheduler
 from .voices.presets import PresetSpec, resolve_presets
@@ -248,7 +249,7 @@ class SpeechEngine:
                 return samples
             with self.manager.lease(voice.version) as model:
                 self.watch.progressed()  # loading the model counts as progress
-                for pcm in model.render_pieces(
+                pieces = model.render_pieces(
                     text,
                     voice.prefix,
                     style.packs,
@@ -256,9 +257,13 @@ class SpeechEngine:
                     cancelled,
                     self.watch.progressed,
                     volume=volume,
-                ):
-                    audio.emit(pcm)
-                    samples += pcm.size
+                )
+                try:
+                    for pcm in pieces:
+                        audio.emit(pcm)
+                        samples += pcm.size
+                except PassAbandoned:  # its client left mid-pass: nothing more to send
+                    pass
             return samples
 
         audio.attach(self.scheduler.submit(client, voice.version, work, new_request))

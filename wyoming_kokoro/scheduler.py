@@ -23,7 +23,7 @@ would only thrash. The order is what makes a shared server feel fair:
   way, so no request waits without limit.
 
 Jobs of a client that went away are dropped before they start, and a running job
-sees `cancelled()` turn true between forward passes.
+sees `cancelled()` turn true between forward passes and stops at its next pause point.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from typing import Any
 
 from .errors import BusyError, ShuttingDownError
 from .health import InferenceWatch
-from .models.pausing import set_pause_callback
+from .models.pausing import PassAbandoned, set_pause_callback
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class InferenceScheduler:
         self._closed = False
         self._run_of: tuple[str, int] | None = None  # (version, jobs in a row)
         self._running: Job | None = None
+        self._paused_jobs: list[Job] = []  # passes waiting at a pause point, outermost first
         self.started_order: list[tuple[int, str]] = []
         """(id of the client, version) of recent jobs in start order (last 1000)."""
         self._thread = threading.Thread(target=self._work, name="kokoro-infer", daemon=False)
@@ -205,9 +206,10 @@ class InferenceScheduler:
         """Forget every queued job of `client` (it went away); returns how many."""
         with self._cond:
             jobs = self._queues.pop(client, deque())
-            running = self._running
-        if running is not None and running.client is client:
-            running.abandoned = True  # it stops at its next forward-pass boundary
+            started = [job for job in (self._running, *self._paused_jobs) if job is not None]
+        for job in started:
+            if job.client is client:
+                job.abandoned = True  # it stops at its next pause point or pass boundary
         for job in jobs:
             job.abandoned = True
             job.result.cancel()
@@ -310,6 +312,8 @@ class InferenceScheduler:
         """
         with self._cond:
             running = self._running
+            if running is not None and running.abandoned:
+                raise PassAbandoned("the client went away")
             if running is None or (running.first and running.paused) or self._closed:
                 return
             waiting = next(
@@ -330,12 +334,16 @@ class InferenceScheduler:
             job = self._take(waiting)
             job.paused = True  # a nested (first) job does not pause in turn
             self._running = job
+            self._paused_jobs.append(running)
         try:
             self._run(job)
         finally:
             with self._cond:
+                self._paused_jobs.pop()
                 self._running = running
             self.watch.started()  # the paused job is running again
+        if running.abandoned:  # its client left while it waited
+            raise PassAbandoned("the client went away")
 
     def _run(self, job: Job) -> None:
         loop = job.result.get_loop()

@@ -18,13 +18,21 @@ from collections.abc import Callable
 _LOCAL = threading.local()
 
 
+class PassAbandoned(Exception):
+    """Raised at a pause point when nobody waits for the running pass any more (its
+    client went away): the rest of the pass would be wasted work."""
+
+
 def set_pause_callback(callback: Callable[[], None] | None) -> None:
     """Install (or with None remove) this thread's callback for `pause_point`."""
     _LOCAL.callback = callback
 
 
 def pause_point() -> None:
-    """Let this thread's scheduler run waiting work now; a no-op on other threads."""
+    """Let this thread's scheduler run waiting work now; a no-op on other threads.
+
+    Raises PassAbandoned when the running pass is no longer wanted.
+    """
     callback = getattr(_LOCAL, "callback", None)
     if callback is not None:
         callback()
