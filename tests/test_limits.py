@@ -108,20 +108,35 @@ def test_new_request_while_the_queue_is_full_is_busy_at_once(start_server) -> No
 
 
 def test_a_sentence_that_cannot_get_a_turn_in_time_fails_as_busy(start_server) -> None:
-    server = start_server("--max-wait", "1")
-    # One long sentence: rendering it takes well over a second on any CPU.
+    # fp32 pinned: bf16 on a CPU with AMX renders several times faster than this one.
+    server = start_server("--max-wait", "1", "--precision", "fp32")
+    # One sentence of about 370 phonemes (one pass, under the 510-token limit): rendering
+    # it takes several seconds on any CPU. The second client's first sentence may run at a
+    # pause point inside that pass; its second sentence must wait for the rest of it.
     long_sentence = (
         "This single sentence goes on and on, through clause after clause, with commas and "
-        "more words than anyone would say in one breath, so that its rendering takes a while"
+        "more words than anyone would say in one breath, winding past the kitchen, the hallway "
+        "and the garden, around the garage where the old bicycles wait, over the hill where the "
+        "wind turbines turn slowly, and back along the river to the house, so that rendering it "
+        "takes a long while on any computer"
     )
 
     async def scenario() -> None:
+        # Warm first: a request that waits behind the start-up warm-up (model load, first
+        # pass) for over a second is busy too; this test is about another client's pass.
+        for _ in range(60):
+            reply = await synthesize(server.uri, "Hello.")
+            if reply.audio:
+                break
+            assert reply.error is not None and "waited 1 s" in reply.error
+            await asyncio.sleep(0.5)
         async with connected(server.uri) as first, connected(server.uri) as second:
             await first.write_event(Synthesize(text=f"{long_sentence}. {LONG_TEXT}").event())
             await asyncio.sleep(0.3)  # the long sentence is being rendered
             await second.write_event(Synthesize(text=LONG_TEXT).event())
             error = await error_of(second)
             assert error.code == "busy" and "waited 1 s for synthesis" in error.text
+            await first_audio(first)  # the request that had its turn goes on
 
     asyncio.run(scenario())
 
