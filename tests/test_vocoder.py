@@ -1,4 +1,5 @@
-"""The faster generator (models/vocoder.py) against kokoro's own, on the fixture weights.
+"""The faster generator (models/vocoder.py) and decoder blocks (models/decoder_blocks.py)
+against kokoro's own, on the fixture weights.
 
 fp32 must be kokoro's output to float rounding, for both generations; bf16 must
 keep the length, stay within the measured log-mel distance and be heard right by
@@ -16,12 +17,13 @@ import torch
 
 from wyoming_kokoro.config import load_settings
 from wyoming_kokoro.errors import ConfigError
+from wyoming_kokoro.models.decoder_blocks import block_dtype, run_block
 from wyoming_kokoro.models.model import KokoroModel, ModelOptions
 from wyoming_kokoro.models.segments import plan_segments
 from wyoming_kokoro.models.streaming import synthesize_stream
 from wyoming_kokoro.models.v0_19 import V019Build
 from wyoming_kokoro.models.v1_0 import V10Build
-from wyoming_kokoro.models.vocoder import cpu_flags, generator_dtype, precision_for
+from wyoming_kokoro.models.vocoder import Norms, cpu_flags, generator_dtype, precision_for
 
 from .conftest import SHARED_KOKORO, transcribe
 from .test_streaming_vocoder import log_mel
@@ -52,6 +54,7 @@ def _speak(folder: str, build, weights: Path, precision: str):
 def test_fp32_generator_is_kokoros_to_float_rounding(folder, build, fixture_weights) -> None:
     model, ids, style = _speak(folder, build, fixture_weights[folder], "fp32")
     assert generator_dtype(model.network.decoder.generator) == torch.float32
+    assert block_dtype(model.network.decoder) == torch.float32
     (ours,) = synthesize_stream(model.network, ids, style, 1.0, None)
     kokoros = model.network.synthesize(ids, style, 1.0)  # kokoro's Generator.forward
     assert ours.shape == kokoros.shape and ours.dtype == torch.float32
@@ -88,10 +91,27 @@ def test_a_pass_paused_for_another_sentence_is_unchanged(fixture_weights) -> Non
 
 
 @pytest.mark.slow
+def test_each_decoder_block_is_kokoros_in_fp32(fixture_weights) -> None:
+    model, _, style = _speak("v1_0", V10Build(), fixture_weights["v1_0"], "fp32")
+    decoder = model.network.decoder
+    style_dec = style[:, :128]
+    generator = torch.Generator().manual_seed(3)
+    for block in [decoder.encode, *decoder.decode]:  # the last one upsamples (pool, shortcut)
+        x = torch.randn(1, block.conv1.in_channels, 37, generator=generator)
+        with torch.inference_mode():
+            ours = run_block(block, x, Norms(style_dec))
+            kokoros = block(x, style_dec)
+        assert ours.shape == kokoros.shape
+        assert float((ours - kokoros).abs().max()) < 1e-4 * float(kokoros.abs().max())
+    assert decoder.decode[-1].upsample_type != "none"
+
+
+@pytest.mark.slow
 def test_bf16_generator_stays_close_and_intelligible(fixture_weights, transcriber) -> None:
     fp32, ids, style = _speak("v1_0", V10Build(), fixture_weights["v1_0"], "fp32")
     bf16, _, _ = _speak("v1_0", V10Build(), fixture_weights["v1_0"], "bf16")
     assert generator_dtype(bf16.network.decoder.generator) == torch.bfloat16
+    assert block_dtype(bf16.network.decoder) == torch.bfloat16
     (reference,) = synthesize_stream(fp32.network, ids, style, 1.0, None)
     (audio,) = synthesize_stream(bf16.network, ids, style, 1.0, None)
     assert audio.dtype == torch.float32 and audio.shape == reference.shape

@@ -17,12 +17,13 @@ import torch
 from ..errors import ModelLoadError
 from ..text.lexicon import LexiconFile
 from .build import VersionBuild
+from .decoder_blocks import prepare_blocks
 from .g2p import Phonemizer
 from .g2p.lexicon_g2p import LexiconPhonemizer, misaki_markup
 from .network import SAMPLE_RATE, KokoroNetwork
 from .segments import plan_segments
 from .streaming import synthesize_stream
-from .vocoder import precision_for, prepare
+from .vocoder import generator_dtype, precision_for, prepare
 from .voicepacks import read_voice_pack
 
 _LOGGER = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class KokoroModel:
         options = options or ModelOptions()
         precision = precision_for(options.precision, device)
         prepare(network.decoder.generator, precision)
+        prepare_blocks(network.decoder, generator_dtype(network.decoder.generator))
         _LOGGER.info(
             "Loaded Kokoro %s from %s on %s (vocoder %s) in %.1f s",
             build.version,

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .decoder_blocks import block_dtype, run_block
 from .network import MAX_TOKENS, NOISE_SEED
 from .pausing import pause_point
 from .vocoder import Norms, generate
@@ -164,16 +165,17 @@ def _front(network, input_ids: torch.Tensor, ref_s: torch.Tensor, speed: float):
     style_dec = ref_s[:, :128]
 
     decoder = network.decoder
+    dtype = block_dtype(decoder)
+    norms = Norms(style_dec)
     f0 = decoder.F0_conv(f0_curve.unsqueeze(1))
     n = decoder.N_conv(n_curve.unsqueeze(1))
-    x = torch.cat([asr, f0, n], axis=1)
-    x = decoder.encode(x, style_dec)
-    asr_res = decoder.asr_res(asr)
+    x = run_block(decoder.encode, torch.cat([asr, f0, n], axis=1), norms)
+    skip = torch.cat([decoder.asr_res(asr), f0, n], axis=1).to(dtype)
     res = True
     for block in decoder.decode:
         if res:
-            x = torch.cat([x, asr_res, f0, n], axis=1)
-        x = block(x, style_dec)
+            x = torch.cat([x, skip], axis=1)
+        x = run_block(block, x, norms)
         if block.upsample_type != "none":
             res = False
 

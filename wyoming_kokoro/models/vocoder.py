@@ -116,7 +116,7 @@ def generator_dtype(gen: torch.nn.Module) -> torch.dtype:
 
 
 class Norms:
-    """The statistics and style affine of the generator's AdaIN layers for one pass.
+    """The statistics and style affine of the AdaIN layers for one pass (generator, decoder blocks).
 
     `mode` "local": each call normalises with its input's own statistics over
     time (exactly instance norm: a whole pass). "pool": the same, but pooled over
@@ -158,13 +158,17 @@ class Norms:
             self._fixed[key] = (mean, var)
         return mean, var
 
+    def folded(self, adain, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(k, b) [1, C, 1] float32 such that AdaIN(x) = x * k + b for this `x`."""
+        scale, shift = self.affine(adain)
+        mean, var = self.stats(adain, x)
+        k = scale * torch.rsqrt(var + adain.norm.eps)
+        return k, shift - mean * k
+
 
 def adain_snake(x: torch.Tensor, adain, alpha: torch.Tensor, norms: Norms) -> torch.Tensor:
     """Snake(AdaIN(x)) = y + sin²(αy)/α with y = AdaIN(x), in a new tensor of x's dtype."""
-    scale, shift = norms.affine(adain)
-    mean, var = norms.stats(adain, x)
-    k = scale * torch.rsqrt(var + adain.norm.eps)  # y = x * k + b
-    b = shift - mean * k
+    k, b = norms.folded(adain, x)  # y = x * k + b
     alpha = alpha.float()
     u = torch.mul(x, (k * alpha).to(x.dtype))  # u = αy
     u.add_((b * alpha).to(x.dtype)).sin_().square_()
