@@ -130,6 +130,8 @@ def test_a_sentence_that_cannot_get_a_turn_in_time_fails_as_busy(start_server) -
                 break
             assert reply.error is not None and "waited 1 s" in reply.error
             await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("the server never finished its start-up warm-up")
         async with connected(server.uri) as first, connected(server.uri) as second:
             await first.write_event(Synthesize(text=f"{long_sentence}. {LONG_TEXT}").event())
             await asyncio.sleep(0.3)  # the long sentence is being rendered
