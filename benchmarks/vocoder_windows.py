@@ -8,10 +8,9 @@ window joins relative to the largest jump elsewhere. Timings are interleaved
 (whole, setting 1, setting 2, ..., repeated --runs times; medians) and reported
 as ratios to the stock whole-sentence time, since the CPU may be shared.
 
-"Stock" is the un-optimised `KokoroNetwork.synthesize`: kokoro's own
-`KModel.forward_with_tokens` with its hook-based weight norm (KModel's
-constructor wants hub files; the forward pass is the same code). "whole" is the
-same pass after `network.optimize()` (weight norm folded).
+"Stock" is kokoro's own `KModel` on the same file (its forward, its hook-based
+weight norm). "whole" is this project's whole-segment pass
+(`synthesize_stream(..., None)`: weight norm folded, the faster generator).
 
 Quality metric: mean absolute difference, in dB, of 80-band log-mel power
 spectrograms (n_fft 1024, hop 256, Hann, 0-12 kHz, floor -80 dB) of the windowed
@@ -121,18 +120,40 @@ def seam_ratio(audio: torch.Tensor, joins: list[int], reach: int = 48) -> float:
     return float(jumps[near].max() / jumps[~near].max())
 
 
-def load_model(folded: bool) -> KokoroModel:
+def fixture_v1() -> Path:
     out = subprocess.run(
         [sys.executable, str(SHARED / "tools" / "test_weights.py"), "--json"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    path = Path(json.loads(out)["v1_0"])
-    model = KokoroModel.load(V10Build(), SHARED / "kokoro" / "v1_0" / "config.json", path, "cpu")
-    if folded:
-        model.network.optimize()
-    return model
+    return Path(json.loads(out)["v1_0"])
+
+
+def load_model() -> KokoroModel:
+    return KokoroModel.load(
+        V10Build(), SHARED / "kokoro" / "v1_0" / "config.json", fixture_v1(), "cpu"
+    )
+
+
+def load_stock():
+    """kokoro's own KModel on the same file (its hook-based weight norm, its forward)."""
+    from kokoro.model import KModel
+
+    config = SHARED / "kokoro" / "v1_0" / "config.json"
+    return KModel(repo_id="hexgrad/Kokoro-82M", config=str(config), model=str(fixture_v1())).eval()
+
+
+def stock_pass(stock, ids, style) -> torch.Tensor:
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        audio, _ = stock.forward_with_tokens(torch.tensor([[0, *ids, 0]]), style, 1.0)
+    return audio.reshape(-1)
+
+
+def whole_pass(model, ids, style) -> torch.Tensor:
+    (audio,) = synthesize_stream(model.network, ids, style, 1.0, None)
+    return audio
 
 
 def first_and_total(network, ids, style, window):
@@ -152,8 +173,8 @@ def main() -> None:
     parser.add_argument("--only", default="S1,S3,P20")
     parser.add_argument("--settings", default=",".join(SETTINGS))
     args = parser.parse_args()
-    stock = load_model(folded=False)
-    model = load_model(folded=True)
+    stock = load_stock()
+    model = load_model()
     pack = model.voice_pack(SHARED / "kokoro" / "v1_0" / "voices" / "af_heart.pt")
     names = args.settings.split(",")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; default {DEFAULT_WINDOW}")
@@ -161,11 +182,11 @@ def main() -> None:
         segment = plan_segments(SENTENCES[label], model.phonemizer("a"), model.symbols)[0]
         ids = segment.token_ids
         style = pack[model.build.style_row(segment.phonemes, ids)]
-        whole = model.network.synthesize(ids, style, 1.0)
+        whole = whole_pass(model, ids, style)
         seconds = whole.numel() / 24000
         torch.manual_seed(1)
         with torch.inference_mode():
-            other, _ = stock.network.forward_with_tokens(torch.tensor([[0, *ids, 0]]), style, 1.0)
+            other, _ = stock.forward_with_tokens(torch.tensor([[0, *ids, 0]]), style, 1.0)
         times = {"stock": [], "whole": [], **{name: [] for name in names}}
         firsts = {name: [] for name in names}
         results = {}
@@ -173,11 +194,11 @@ def main() -> None:
             for name in times:
                 if name == "stock":
                     started = time.perf_counter()
-                    stock.network.synthesize(ids, style, 1.0)
+                    stock_pass(stock, ids, style)
                     times[name].append(time.perf_counter() - started)
                 elif name == "whole":
                     started = time.perf_counter()
-                    model.network.synthesize(ids, style, 1.0)
+                    whole_pass(model, ids, style)
                     times[name].append(time.perf_counter() - started)
                 else:
                     first, total, pieces = first_and_total(

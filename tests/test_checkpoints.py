@@ -21,6 +21,7 @@ from wyoming_kokoro.models.build import VersionBuild
 from wyoming_kokoro.models.model import KokoroModel
 from wyoming_kokoro.models.network import MODULE_NAMES, KokoroNetwork
 from wyoming_kokoro.models.segments import plan_segments
+from wyoming_kokoro.models.streaming import synthesize_stream
 from wyoming_kokoro.models.v0_19 import V019Build
 from wyoming_kokoro.models.v1_0 import V10Build
 
@@ -85,10 +86,9 @@ def test_official_layout_loads_every_tensor_and_speaks(fixture_weights, folder: 
     segment = plan_segments("Hello there.", g2p, model.symbols)[0]
     style = torch.load(pack, map_location="cpu", weights_only=True)
     style = style[build.style_row(segment.phonemes, segment.token_ids)]
-    unfolded = network.synthesize(segment.token_ids, style, 1.0)
-    assert torch.allclose(
-        model.network.synthesize(segment.token_ids, style, 1.0), unfolded, atol=1e-5
-    )
+    (unfolded,) = synthesize_stream(network, segment.token_ids, style, 1.0, None)
+    (folded_audio,) = synthesize_stream(model.network, segment.token_ids, style, 1.0, None)
+    assert torch.allclose(folded_audio, unfolded, atol=1e-5)
 
 
 def test_bare_keys_load_too(v1_network, v1_states) -> None:

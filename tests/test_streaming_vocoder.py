@@ -20,6 +20,7 @@ from wyoming_kokoro.models.streaming import DEFAULT_WINDOW, VocoderWindow, synth
 from wyoming_kokoro.models.v1_0 import V10Build
 
 from .conftest import SHARED_KOKORO
+from .kokoro_reference import reference_audio, reference_network
 
 pytestmark = pytest.mark.slow
 
@@ -57,28 +58,29 @@ def log_mel(audio: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture(scope="module", params=["v1_0"])
 def spoken(request, fixture_weights):
-    """(model, token ids, style) for TEXT in one generation."""
+    """(model, token ids, style, kokoro's whole pass) for TEXT in one generation."""
     folder = request.param
     build = BUILDS[folder]
-    model = KokoroModel.load(
-        build, SHARED_KOKORO / folder / "config.json", fixture_weights[folder], "cpu"
-    )
+    config = SHARED_KOKORO / folder / "config.json"
+    model = KokoroModel.load(build, config, fixture_weights[folder], "cpu")
     pack = model.voice_pack(next((SHARED_KOKORO / folder / "voices").glob("af_*.pt")))
     (segment,) = plan_segments(TEXT, model.phonemizer("a"), model.symbols)
     style = pack[build.style_row(segment.phonemes, segment.token_ids)]
-    return model, segment.token_ids, style
+    whole = reference_audio(
+        reference_network(build, config, fixture_weights[folder]), segment.token_ids, style
+    )
+    return model, segment.token_ids, style, whole
 
 
 def test_no_window_is_the_whole_pass(spoken) -> None:
-    model, ids, style = spoken
+    model, ids, style, whole = spoken
     pieces = list(synthesize_stream(model.network, ids, style, 1.0, None))
     assert len(pieces) == 1
-    assert torch.allclose(pieces[0], model.network.synthesize(ids, style, 1.0), atol=1e-4)
+    assert torch.allclose(pieces[0], whole, atol=1e-4)
 
 
 def test_windows_match_the_whole_pass(spoken) -> None:
-    model, ids, style = spoken
-    whole = model.network.synthesize(ids, style, 1.0)
+    model, ids, style, whole = spoken
     pieces = list(synthesize_stream(model.network, ids, style, 1.0, DEFAULT_WINDOW))
     assert len(pieces) >= 3, "the sentence spans several windows"
     assert all(p.dtype == torch.float32 and p.dim() == 1 for p in pieces)
@@ -101,10 +103,9 @@ def test_windows_match_the_whole_pass(spoken) -> None:
 
 def test_one_window_with_local_statistics_is_the_whole_pass(spoken) -> None:
     """The window path itself is exact: only instance-norm statistics differ."""
-    model, ids, style = spoken
+    model, ids, style, whole = spoken
     if model.build.version != BUILDS["v1_0"].version:
         pytest.skip("the same code path as v1.0")
-    whole = model.network.synthesize(ids, style, 1.0)
     window = VocoderWindow(first=10_000, later=10_000, context=0, crossfade=0, probe=0)
     (piece,) = synthesize_stream(model.network, ids, style, 1.0, window)
     assert torch.allclose(piece, whole, atol=1e-5)

@@ -26,6 +26,7 @@ from wyoming_kokoro.models.v1_0 import V10Build
 from wyoming_kokoro.models.vocoder import Norms, cpu_flags, generator_dtype, precision_for
 
 from .conftest import SHARED_KOKORO, transcribe
+from .kokoro_reference import reference_audio, reference_network
 from .test_streaming_vocoder import log_mel
 
 TEXT = "Turn on the kitchen lights."
@@ -56,7 +57,10 @@ def test_fp32_generator_is_kokoros_to_float_rounding(folder, build, fixture_weig
     assert generator_dtype(model.network.decoder.generator) == torch.float32
     assert block_dtype(model.network.decoder) == torch.float32
     (ours,) = synthesize_stream(model.network, ids, style, 1.0, None)
-    kokoros = model.network.synthesize(ids, style, 1.0)  # kokoro's Generator.forward
+    kokoro = reference_network(
+        build, SHARED_KOKORO / folder / "config.json", fixture_weights[folder]
+    )
+    kokoros = reference_audio(kokoro, ids, style)  # kokoro's KModel, whole pass
     assert ours.shape == kokoros.shape and ours.dtype == torch.float32
     assert float((ours - kokoros).abs().max()) < 1e-4
     assert float(kokoros.abs().max()) > 0.05, "the fixture speaks audibly"
@@ -93,14 +97,19 @@ def test_a_pass_paused_for_another_sentence_is_unchanged(fixture_weights) -> Non
 @pytest.mark.slow
 def test_each_decoder_block_is_kokoros_in_fp32(fixture_weights) -> None:
     model, _, style = _speak("v1_0", V10Build(), fixture_weights["v1_0"], "fp32")
+    kokoro = reference_network(
+        V10Build(), SHARED_KOKORO / "v1_0" / "config.json", fixture_weights["v1_0"]
+    )
     decoder = model.network.decoder
     style_dec = style[:, :128]
     generator = torch.Generator().manual_seed(3)
-    for block in [decoder.encode, *decoder.decode]:  # the last one upsamples (pool, shortcut)
+    ours_blocks = [decoder.encode, *decoder.decode]  # the last one upsamples (pool, shortcut)
+    kokoro_blocks = [kokoro.decoder.encode, *kokoro.decoder.decode]
+    for block, reference in zip(ours_blocks, kokoro_blocks, strict=True):
         x = torch.randn(1, block.conv1.in_channels, 37, generator=generator)
         with torch.inference_mode():
             ours = run_block(block, x, Norms(style_dec))
-            kokoros = block(x, style_dec)
+            kokoros = reference(x, style_dec)
         assert ours.shape == kokoros.shape
         assert float((ours - kokoros).abs().max()) < 1e-4 * float(kokoros.abs().max())
     assert decoder.decode[-1].upsample_type != "none"

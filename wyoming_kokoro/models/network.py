@@ -1,34 +1,32 @@
 """The one Kokoro-82M network shared by every model generation.
 
 v0.19 and v1.0 are the same StyleTTS2/ISTFTNet architecture with different
-weights, symbol tables and config spellings. `KokoroNetwork` reuses kokoro's
-`KModel` modules and forward pass, but is built from a normalised config and
-loads its state strictly (`checkpoint.load_module_state`): a checkpoint with a
-missing or unexpected tensor is an error, never a silently half-loaded model
-(KModel falls back to strict=False).
+weights, symbol tables and config spellings. `KokoroNetwork` holds kokoro's
+modules under kokoro's names (`albert`, `prosody`, `istftnet`: our own
+definitions, so that running a model needs neither the `kokoro` package nor
+`transformers`, whose import alone costs 110 MiB and 3 s), is built from a
+normalised config and loads its state strictly (`checkpoint.load_module_state`):
+a checkpoint with a missing or unexpected tensor is an error, never a silently
+half-loaded model (kokoro's KModel falls back to strict=False). The pass through
+it is `streaming.synthesize_stream`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
-from kokoro.istftnet import Decoder, TorchSTFT
-from kokoro.model import KModel
-from kokoro.modules import CustomAlbert, ProsodyPredictor, TextEncoder
 from torch.nn.utils.weight_norm import WeightNorm
-from transformers import AlbertConfig
 
 from ..errors import ModelLoadError
+from .albert import Albert
 from .checkpoint import load_module_state
+from .istftnet import SAMPLE_RATE, STFT, Decoder
+from .prosody import ProsodyPredictor, TextEncoder
 
-_LOGGER = logging.getLogger(__name__)
-
-SAMPLE_RATE = 24000
-"""Kokoro's output sample rate (Hz), the same for every generation."""
+__all__ = ["MAX_TOKENS", "MODULE_NAMES", "NOISE_SEED", "SAMPLE_RATE", "KokoroNetwork"]
 
 MAX_TOKENS = 510
 """Longest token sequence one forward pass takes (512 positions minus two pads)."""
@@ -79,52 +77,44 @@ def _all_tensors(network: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]
                 yield f"{prefix}.{name}", value
 
 
-class KokoroNetwork(KModel):
-    """Kokoro's network, language- and version-blind: token ids + style in, audio out.
-
-    Subclasses `KModel` for its forward pass (`forward_with_tokens`) but skips its
-    constructor, which would download from the hub and load non-strictly.
-    """
+class KokoroNetwork(torch.nn.Module):
+    """Kokoro's network, language- and version-blind: token ids + style in, audio out."""
 
     def __init__(self, config: NetworkConfig, empty: bool = False) -> None:
         """Build the modules; with `empty`, without memory for their weights.
 
-        `empty` builds every module but BERT on the meta device, so loading a
-        checkpoint (`load_modules`) takes its tensors as the weights instead of
-        copying them into a randomly initialised twin: measured, that twin and
-        its copy raised the peak resident memory of a load by about 470 MB. BERT
-        is small and is built for real, since it computes two buffers
-        (`position_ids`, `token_type_ids`) that no checkpoint holds.
+        `empty` builds every module on the meta device, so loading a checkpoint
+        (`load_modules`) takes its tensors as the weights instead of copying them
+        into a randomly initialised twin: measured, that twin and its copy raised
+        the peak resident memory of a load by about 470 MB.
         """
-        torch.nn.Module.__init__(self)
-        self.repo_id = None
-        self.vocab: dict[str, int] = {}
-        self.bert = CustomAlbert(AlbertConfig(vocab_size=config.n_token, **config.plbert))
+        super().__init__()
         with torch.device("meta" if empty else "cpu"):
-            self._build_rest(config)
+            self.bert = Albert(config.n_token, config.plbert)
+            self.bert_encoder = torch.nn.Linear(self.bert.hidden_size, config.hidden_dim)
+            self.predictor = ProsodyPredictor(
+                style_dim=config.style_dim,
+                d_hid=config.hidden_dim,
+                nlayers=config.n_layer,
+                max_dur=config.max_dur,
+            )
+            self.text_encoder = TextEncoder(
+                channels=config.hidden_dim,
+                kernel_size=config.text_encoder_kernel_size,
+                depth=config.n_layer,
+                n_symbols=config.n_token,
+            )
+            self.decoder = Decoder(
+                dim_in=config.hidden_dim,
+                style_dim=config.style_dim,
+                dim_out=config.n_mels,
+                **config.istftnet,
+            )
 
-    def _build_rest(self, config: NetworkConfig) -> None:
-        self.bert_encoder = torch.nn.Linear(self.bert.config.hidden_size, config.hidden_dim)
-        self.context_length = self.bert.config.max_position_embeddings
-        self.predictor = ProsodyPredictor(
-            style_dim=config.style_dim,
-            d_hid=config.hidden_dim,
-            nlayers=config.n_layer,
-            max_dur=config.max_dur,
-            dropout=config.dropout,
-        )
-        self.text_encoder = TextEncoder(
-            channels=config.hidden_dim,
-            kernel_size=config.text_encoder_kernel_size,
-            depth=config.n_layer,
-            n_symbols=config.n_token,
-        )
-        self.decoder = Decoder(
-            dim_in=config.hidden_dim,
-            style_dim=config.style_dim,
-            dim_out=config.n_mels,
-            **config.istftnet,
-        )
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are."""
+        return self.bert_encoder.weight.device
 
     def load_modules(self, state: Mapping[str, Mapping[str, torch.Tensor]], source: str) -> None:
         """Load one state dict per top-level module, strictly (see `checkpoint`).
@@ -152,10 +142,8 @@ class KokoroNetwork(KModel):
         Weight norm's derived weights need nothing: its hook remakes them from the
         loaded `weight_g`/`weight_v` before every call, and `optimize` folds them."""
         for module in self.modules():
-            if isinstance(module, TorchSTFT) and module.window.is_meta:
-                module.window = torch.hann_window(
-                    module.win_length, periodic=True, dtype=torch.float32
-                )
+            if isinstance(module, STFT) and module.window.is_meta:
+                module.window = torch.hann_window(module.n_fft, periodic=True, dtype=torch.float32)
 
     def optimize(self) -> None:
         """Fold weight norm into plain weights, for inference after loading.
@@ -171,16 +159,3 @@ class KokoroNetwork(KModel):
                 if isinstance(hook, WeightNorm):
                     with torch.no_grad():
                         torch.nn.utils.remove_weight_norm(module, hook.name)
-
-    @torch.inference_mode()
-    def synthesize(self, token_ids: list[int], style: torch.Tensor, speed: float) -> torch.Tensor:
-        """Speak one segment: token ids (without pads) and a [1, 256] style vector.
-
-        Returns mono float audio at `SAMPLE_RATE` on the CPU.
-        """
-        if not 0 < len(token_ids) <= MAX_TOKENS:
-            raise ValueError(f"segment of {len(token_ids)} tokens; expected 1..{MAX_TOKENS}")
-        ids = torch.tensor([[0, *token_ids, 0]], dtype=torch.long, device=self.device)
-        torch.manual_seed(NOISE_SEED)
-        audio, _durations = self.forward_with_tokens(ids, style.to(self.device), speed)
-        return audio.reshape(-1).float().cpu()

@@ -106,8 +106,8 @@ def synthesize_stream(
 
     `network` is a `KokoroNetwork`; `token_ids` exclude the pads, `style` is a
     [1, 256] style vector. With `window=None` the segment is decoded whole and
-    yielded as one piece: `network.synthesize`'s output (to float rounding in
-    fp32) through the faster generator of `vocoder`. Deterministic:
+    yielded as one piece: kokoro's `KModel.forward_with_tokens` output (to float
+    rounding in fp32) through the faster generator of `vocoder`. Deterministic:
     the vocoder noise is seeded with `NOISE_SEED` as in the whole pass.
     """
     if not 0 < len(token_ids) <= MAX_TOKENS:
@@ -136,32 +136,24 @@ def synthesize_stream(
 def _front(network, input_ids: torch.Tensor, ref_s: torch.Tensor, speed: float):
     """Everything before the generator's convolutions, for the whole segment.
 
-    Mirrors kokoro's `KModel.forward_with_tokens` and `Decoder.forward` up to the
-    generator, and the generator's source: returns the generator input x
-    [1, C, N] (N frames), the decoder style and the source spectrum `har`
-    [1, n_fft + 2, 60 N + 1].
+    The text side (BERT, durations, alignment, F0 and energy, text encoder), the
+    decoder's frame-rate blocks and the generator's source, as in kokoro's
+    `KModel.forward_with_tokens` and `Decoder.forward`: returns the generator
+    input x [1, C, N] (N frames), the decoder style and the source spectrum
+    `har` [1, n_fft + 2, 60 N + 1].
     """
     length = input_ids.shape[-1]
-    input_lengths = torch.full((1,), length, device=input_ids.device, dtype=torch.long)
-    text_mask = torch.arange(length, device=input_ids.device).unsqueeze(0)
-    text_mask = torch.gt(text_mask + 1, input_lengths.unsqueeze(1))
-    bert_dur = network.bert(input_ids, attention_mask=(~text_mask).int())
-    d_en = network.bert_encoder(bert_dur).transpose(-1, -2)
+    d_en = network.bert_encoder(network.bert(input_ids)).transpose(-1, -2)
     s = ref_s[:, 128:]
     predictor = network.predictor
-    d = predictor.text_encoder(d_en, s, input_lengths, text_mask)
-    lstm_out, _ = predictor.lstm(d)
-    duration = predictor.duration_proj(lstm_out)
-    duration = torch.sigmoid(duration).sum(axis=-1) / speed
-    pred_dur = torch.round(duration).clamp(min=1).long().squeeze()
+    d = predictor.text_encoder(d_en, s)
+    pred_dur = torch.round(predictor.durations(d, speed)).clamp(min=1).long().squeeze()
     indices = torch.repeat_interleave(torch.arange(length, device=input_ids.device), pred_dur)
     pred_aln_trg = torch.zeros((length, indices.shape[0]), device=input_ids.device)
     pred_aln_trg[indices, torch.arange(indices.shape[0])] = 1
     pred_aln_trg = pred_aln_trg.unsqueeze(0)
-    en = d.transpose(-1, -2) @ pred_aln_trg
-    f0_curve, n_curve = predictor.F0Ntrain(en, s)
-    t_en = network.text_encoder(input_ids, input_lengths, text_mask)
-    asr = t_en @ pred_aln_trg
+    f0_curve, n_curve = predictor.curves(d.transpose(-1, -2) @ pred_aln_trg, s)
+    asr = network.text_encoder(input_ids) @ pred_aln_trg
     style_dec = ref_s[:, :128]
 
     decoder = network.decoder
@@ -178,14 +170,7 @@ def _front(network, input_ids: torch.Tensor, ref_s: torch.Tensor, speed: float):
         x = run_block(block, x, norms)
         if block.upsample_type != "none":
             res = False
-
-    gen = decoder.generator
-    f0_up = gen.f0_upsamp(f0_curve[:, None]).transpose(1, 2)
-    har_source, _noise, _uv = gen.m_source(f0_up)
-    har_source = har_source.transpose(1, 2).squeeze(1)
-    har_spec, har_phase = gen.stft.transform(har_source)
-    har = torch.cat([har_spec, har_phase], dim=1)
-    return x, style_dec, har
+    return x, style_dec, decoder.generator.source_spectrum(f0_curve)
 
 
 def _probe_stats(gen, x, har, norms: Norms, window: VocoderWindow, har_per_frame: int) -> None:
