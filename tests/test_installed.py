@@ -122,6 +122,27 @@ def test_installed_package_is_the_wheel_not_the_checkout(venv: Path, tmp_path: P
     assert details.startswith(VERSION) and '"editable": true' not in details
 
 
+def test_installed_package_brings_neither_kokoro_nor_transformers(venv: Path, tmp_path) -> None:
+    """The server defines the network itself; a user install must not carry the 110 MiB
+    `transformers` import back in (kokoro needs it, and spaCy would import it through
+    misaki[en]'s spacy-curated-transformers plugin)."""
+    code = (
+        "import importlib.util\n"
+        "names = ('kokoro', 'transformers', 'spacy_curated_transformers', 'spacy', 'num2words')\n"
+        "print(*(n for n in names if importlib.util.find_spec(n)))\n"
+    )
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.split() == ["spacy", "num2words"]
+
+
 @pytest.fixture
 def installed_server(venv: Path, weights_dir: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     """The installed console script, started in an empty folder far from the checkout."""

@@ -99,8 +99,9 @@ def test_a_model_runs_without_importing_kokoro_or_transformers(fixture_weights, 
     """A real process that loads v1.0 and speaks, then lists what it imported.
 
     Spanish, because spaCy (English G2P only) imports every installed spaCy plugin
-    when it builds a pipeline, and misaki's English extra installs one that
-    imports `transformers`: the English G2P brings it back, our network does not.
+    when it builds a pipeline, and this test environment has kokoro (the reference),
+    whose misaki[en] installs one that imports `transformers`; a user install has
+    neither (tests/test_installed.py).
     """
     script = f"""
 import sys

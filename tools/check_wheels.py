@@ -95,7 +95,7 @@ ARCHES = {"amd64": "x86_64", "aarch64": "aarch64"}
 
 SDIST_ALLOWED = {
     "docopt": (
-        "num2words (required by misaki[en]) requires docopt, which has only ever been "
+        "num2words (misaki's English number words) requires docopt, which has only ever been "
         "published as a source archive; it is a single pure-Python module (only "
         "num2words' command-line tool uses it) and builds without a compiler. "
         "num2words 0.5.6, the last release without docopt, dates from 2017."
