@@ -13,6 +13,7 @@ it is `streaming.synthesize_stream`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -89,7 +90,11 @@ class KokoroNetwork(torch.nn.Module):
         the peak resident memory of a load by about 470 MB.
         """
         super().__init__()
-        with torch.device("meta" if empty else "cpu"):
+        with torch.device("meta" if empty else "cpu"), warnings.catch_warnings():
+            # The checkpoints hold weight norm's g/v pairs, which the old hook-based
+            # `weight_norm` names as they do; its deprecation warning would only alarm
+            # users, since `optimize` folds it away right after loading.
+            warnings.filterwarnings("ignore", ".*weight_norm", FutureWarning)
             self.bert = Albert(config.n_token, config.plbert)
             self.bert_encoder = torch.nn.Linear(self.bert.hidden_size, config.hidden_dim)
             self.predictor = ProsodyPredictor(
