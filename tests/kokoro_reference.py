@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from wyoming_kokoro.models.build import VersionBuild
-from wyoming_kokoro.models.network import MODULE_NAMES, NOISE_SEED
+from wyoming_kokoro.models.network import MODULE_NAMES, NOISE_SEED, module_arguments
 
 
 def reference_network(build: VersionBuild, config_path: Path, checkpoint_path: Path):
@@ -32,25 +32,10 @@ def reference_network(build: VersionBuild, config_path: Path, checkpoint_path: P
     model.bert = CustomAlbert(AlbertConfig(vocab_size=config.n_token, **config.plbert))
     model.bert_encoder = torch.nn.Linear(model.bert.config.hidden_size, config.hidden_dim)
     model.context_length = model.bert.config.max_position_embeddings
-    model.predictor = ProsodyPredictor(
-        style_dim=config.style_dim,
-        d_hid=config.hidden_dim,
-        nlayers=config.n_layer,
-        max_dur=config.max_dur,
-        dropout=config.dropout,
-    )
-    model.text_encoder = TextEncoder(
-        channels=config.hidden_dim,
-        kernel_size=config.text_encoder_kernel_size,
-        depth=config.n_layer,
-        n_symbols=config.n_token,
-    )
-    model.decoder = Decoder(
-        dim_in=config.hidden_dim,
-        style_dim=config.style_dim,
-        dim_out=config.n_mels,
-        **config.istftnet,
-    )
+    arguments = module_arguments(config)
+    model.predictor = ProsodyPredictor(**arguments["predictor"], dropout=config.dropout)
+    model.text_encoder = TextEncoder(**arguments["text_encoder"])
+    model.decoder = Decoder(**arguments["decoder"])
     states = build.read_checkpoint(checkpoint_path)
     for name in MODULE_NAMES:
         state = {key.removeprefix("module."): value for key, value in states[name].items()}

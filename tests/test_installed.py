@@ -89,6 +89,20 @@ def venv(dists: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Pa
     return path
 
 
+def run_installed(venv: Path, code: str, cwd: Path) -> str:
+    """What Python code prints in the installed venv, run outside the checkout."""
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=clean_env(),
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
 def test_wheel_and_sdist_hold_every_package_and_catalogue(dists: dict[str, Path]) -> None:
     with zipfile.ZipFile(dists["wheel"]) as wheel:
         names = set(wheel.namelist())
@@ -108,16 +122,7 @@ def test_installed_package_is_the_wheel_not_the_checkout(venv: Path, tmp_path: P
         "print(wyoming_kokoro.__file__)\n"
         "print(d.version, d.read_text('direct_url.json') or '')\n"
     )
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(),
-        timeout=120,
-        check=True,
-    )
-    location, details = result.stdout.splitlines()[:2]
+    location, details = run_installed(venv, code, tmp_path).splitlines()[:2]
     assert Path(location).is_relative_to(venv) and not Path(location).is_relative_to(ROOT)
     assert details.startswith(VERSION) and '"editable": true' not in details
 
@@ -131,16 +136,7 @@ def test_installed_package_brings_neither_kokoro_nor_transformers(venv: Path, tm
         "names = ('kokoro', 'transformers', 'spacy_curated_transformers', 'spacy', 'num2words')\n"
         "print(*(n for n in names if importlib.util.find_spec(n)))\n"
     )
-    result = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(),
-        timeout=120,
-        check=True,
-    )
-    assert result.stdout.split() == ["spacy", "num2words"]
+    assert run_installed(venv, code, tmp_path).split() == ["spacy", "num2words"]
 
 
 @pytest.fixture

@@ -64,6 +64,34 @@ class NetworkConfig:
             raise ModelLoadError(f"{version} config.json lacks the key {err}") from err
 
 
+def module_arguments(config: NetworkConfig) -> dict[str, dict[str, Any]]:
+    """Constructor arguments of the predictor, text encoder and decoder, by module name.
+
+    Spelled as kokoro's classes take them, so the tests' reference network
+    (tests/kokoro_reference.py) builds kokoro's modules from the same table.
+    """
+    return {
+        "predictor": {
+            "style_dim": config.style_dim,
+            "d_hid": config.hidden_dim,
+            "nlayers": config.n_layer,
+            "max_dur": config.max_dur,
+        },
+        "text_encoder": {
+            "channels": config.hidden_dim,
+            "kernel_size": config.text_encoder_kernel_size,
+            "depth": config.n_layer,
+            "n_symbols": config.n_token,
+        },
+        "decoder": {
+            "dim_in": config.hidden_dim,
+            "style_dim": config.style_dim,
+            "dim_out": config.n_mels,
+            **config.istftnet,
+        },
+    }
+
+
 def _all_tensors(network: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     """Parameters, buffers and tensors kept as plain module attributes, by name
     (but not weight norm's derived weights, which its hook remakes at every call)."""
@@ -95,26 +123,12 @@ class KokoroNetwork(torch.nn.Module):
             # `weight_norm` names as they do; its deprecation warning would only alarm
             # users, since `optimize` folds it away right after loading.
             warnings.filterwarnings("ignore", ".*weight_norm", FutureWarning)
+            arguments = module_arguments(config)
             self.bert = Albert(config.n_token, config.plbert)
             self.bert_encoder = torch.nn.Linear(self.bert.hidden_size, config.hidden_dim)
-            self.predictor = ProsodyPredictor(
-                style_dim=config.style_dim,
-                d_hid=config.hidden_dim,
-                nlayers=config.n_layer,
-                max_dur=config.max_dur,
-            )
-            self.text_encoder = TextEncoder(
-                channels=config.hidden_dim,
-                kernel_size=config.text_encoder_kernel_size,
-                depth=config.n_layer,
-                n_symbols=config.n_token,
-            )
-            self.decoder = Decoder(
-                dim_in=config.hidden_dim,
-                style_dim=config.style_dim,
-                dim_out=config.n_mels,
-                **config.istftnet,
-            )
+            self.predictor = ProsodyPredictor(**arguments["predictor"])
+            self.text_encoder = TextEncoder(**arguments["text_encoder"])
+            self.decoder = Decoder(**arguments["decoder"])
 
     @property
     def device(self) -> torch.device:
