@@ -146,7 +146,6 @@ class Albert(nn.Module):
         )
         self.pooler = nn.Linear(hidden, hidden)
         self.hidden_size = hidden
-        self.max_positions = plbert["max_position_embeddings"]
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.encoder(self.embeddings(input_ids))

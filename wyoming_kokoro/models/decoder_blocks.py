@@ -21,12 +21,10 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .istftnet import BLOCK_SLOPE
 from .vocoder import Norms
 
 __all__ = ["block_dtype", "prepare_blocks", "run_block"]
-
-_ACTIVATION_SLOPE = 0.2
-"""`AdainResBlk1d`'s default activation, LeakyReLU(0.2), which the decoder uses."""
 
 
 def prepare_blocks(decoder: torch.nn.Module, dtype: torch.dtype) -> None:
@@ -52,7 +50,7 @@ def _adain_activate(x: torch.Tensor, adain, norms: Norms) -> torch.Tensor:
     """LeakyReLU(AdaIN(x)) in a new tensor of x's dtype, statistics in float32."""
     k, b = norms.folded(adain, x)
     y = torch.mul(x, k.to(x.dtype)).add_(b.to(x.dtype))
-    return F.leaky_relu_(y, _ACTIVATION_SLOPE)
+    return F.leaky_relu_(y, BLOCK_SLOPE)
 
 
 def run_block(block, x: torch.Tensor, norms: Norms) -> torch.Tensor:

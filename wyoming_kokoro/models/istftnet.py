@@ -31,6 +31,9 @@ VOICED_NOISE = 0.003
 VOICED_THRESHOLD = 10.0
 """F0 (Hz) above which a sample counts as voiced."""
 
+BLOCK_SLOPE = 0.2
+"""The LeakyReLU slope inside `AdainResBlk1d` (decoder and F0/energy blocks alike)."""
+
 
 def _padding(kernel_size: int, dilation: int = 1) -> int:
     return (kernel_size * dilation - dilation) // 2

@@ -156,8 +156,8 @@ class KokoroNetwork(torch.nn.Module):
             raise ModelLoadError(f"{source}: no data for {', '.join(unloaded[:3])}")
 
     def _compute_plain_tensors(self) -> None:
-        """Recompute the tensors kokoro keeps as plain attributes, which no state dict
-        holds: only the STFT windows (an empty network built them on the meta device).
+        """Recompute the tensors the network keeps as plain attributes, which no state
+        dict holds: only the STFT windows (an empty network built them on the meta device).
         Weight norm's derived weights need nothing: its hook remakes them from the
         loaded `weight_g`/`weight_v` before every call, and `optimize` folds them."""
         for module in self.modules():

@@ -19,13 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import weight_norm
 
-from .istftnet import AdaIN1d, AdainResBlk1d
+from .istftnet import BLOCK_SLOPE, AdaIN1d, AdainResBlk1d
 
 LAYER_NORM_EPS = 1e-5
 _TEXT_SLOPE = 0.2
 """LeakyReLU slope of the text encoder's convolutions."""
-_BLOCK_SLOPE = 0.2
-"""LeakyReLU slope inside the F0 and energy blocks."""
 
 
 class ChannelLayerNorm(nn.Module):
@@ -158,8 +156,8 @@ def _adain(layer: AdaIN1d, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor
 
 def _exact_block(block: AdainResBlk1d, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     """`AdainResBlk1d` in kokoro's order of operations: its float rounding, bit for bit."""
-    residual = block.pool(F.leaky_relu(_adain(block.norm1, x, style), _BLOCK_SLOPE))
-    residual = F.leaky_relu(_adain(block.norm2, block.conv1(residual), style), _BLOCK_SLOPE)
+    residual = block.pool(F.leaky_relu(_adain(block.norm1, x, style), BLOCK_SLOPE))
+    residual = F.leaky_relu(_adain(block.norm2, block.conv1(residual), style), BLOCK_SLOPE)
     residual = block.conv2(residual)
     shortcut = block.upsample(x)
     if block.learned_sc:
