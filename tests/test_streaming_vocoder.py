@@ -103,9 +103,11 @@ def test_windows_match_the_whole_pass(spoken) -> None:
 
 def test_one_window_with_local_statistics_is_the_whole_pass(spoken) -> None:
     """The window path itself is exact: only instance-norm statistics differ."""
-    model, ids, style, whole = spoken
+    model, ids, style, _ = spoken
     if model.build.version != BUILDS["v1_0"].version:
         pytest.skip("the same code path as v1.0")
+    # Against our own whole pass: kokoro's differs by the generator's float rounding.
+    (whole,) = synthesize_stream(model.network, ids, style, 1.0, None)
     window = VocoderWindow(first=10_000, later=10_000, context=0, crossfade=0, probe=0)
     (piece,) = synthesize_stream(model.network, ids, style, 1.0, window)
     assert torch.allclose(piece, whole, atol=1e-5)
