@@ -231,12 +231,20 @@ def test_a_long_reply_of_one_client_never_expires_behind_its_own_sentences() -> 
     assert asyncio.run(scenario()) == [f"A{n}" for n in range(1, 7)]
 
 
-def test_idle_housekeeping_runs_only_when_the_queue_is_empty() -> None:
-    """Freed memory goes back to the system between replies, never between sentences."""
+def test_housekeeping_runs_after_every_job_on_the_worker_thread() -> None:
+    """Freed memory goes back to the system after each sentence, also inside a stream
+    (measured: a streamed 60-s reply peaked 400-600 MiB higher when it was returned only
+    once the queue was empty); a failing housekeeping call does not stop the worker."""
 
     async def scenario() -> list[str]:
         log: list[str] = []
-        sched = scheduler(on_idle=lambda: log.append("idle"))
+
+        def housekeeping() -> None:
+            log.append(f"trim on {threading.current_thread().name}")
+            if len(log) == 2:
+                raise RuntimeError("housekeeping failed")
+
+        sched = scheduler(after_job=housekeeping)
         gate = threading.Event()
         first = sched.submit("A", "v1.0", recorder(log, "A1", gate))
         await asyncio.sleep(0.05)
@@ -244,13 +252,14 @@ def test_idle_housekeeping_runs_only_when_the_queue_is_empty() -> None:
         gate.set()
         await asyncio.gather(first, *rest)
         deadline = asyncio.get_running_loop().time() + 5
-        while log[-1] != "idle":
+        while len(log) < 6:
             assert asyncio.get_running_loop().time() < deadline, log
             await asyncio.sleep(0.01)
         sched.close()
         return log
 
-    assert asyncio.run(scenario()) == ["A1", "A2", "B1", "idle"]
+    trim = "trim on kokoro-infer"
+    assert asyncio.run(scenario()) == ["A1", trim, "A2", trim, "B1", trim]
 
 
 def test_releasing_free_memory_is_safe_to_call() -> None:

@@ -9,6 +9,8 @@ Whisper; `--precision auto` must pick bf16 only on a CPU with native bf16.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +186,69 @@ def test_primitive_cache_is_capped_unless_the_user_chose(monkeypatch) -> None:
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "1024")
     cap_primitive_cache()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "1024"
+
+
+@pytest.mark.slow
+def test_one_pass_fits_twice_in_the_primitive_cache(fixture_weights, tmp_path) -> None:
+    """A pass's oneDNN primitives, and a nested short pass's, stay cached under the cap.
+
+    Counted in a real process with oneDNN's verbose log: the distinct primitives
+    (kind, implementation, formats, shapes) executed by one v1.0 pass at the server's
+    default precision. With a cap below that count every pass rebuilds its primitives
+    (measured: 30 % slower), so the cap must hold two such passes.
+    """
+    from wyoming_kokoro.memory import PRIMITIVE_CACHE_ENTRIES
+
+    script = f"""
+import sys
+from pathlib import Path
+from wyoming_kokoro.models.model import KokoroModel
+from wyoming_kokoro.models.v1_0 import V10Build
+shared = Path({str(SHARED_KOKORO)!r}) / "v1_0"
+weights = Path({str(fixture_weights["v1_0"])!r})
+model = KokoroModel.load(V10Build(), shared / "config.json", weights, "cpu")
+speak = lambda: model.render({TEXT!r}, "a", shared / "voices" / "af_heart.pt", 1.0)
+speak()
+print("PASS BEGINS", flush=True)
+speak()
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "ONEDNN_VERBOSE": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    log = result.stdout.split("PASS BEGINS", 1)[1].splitlines()
+    executed = [line.rsplit(",", 1)[0] for line in log if ",primitive,exec," in line]
+    assert len(executed) > 50, "oneDNN logged the pass"
+    assert len(set(executed)) <= int(PRIMITIVE_CACHE_ENTRIES) // 2
+
+
+@pytest.mark.parametrize(
+    "shape, chunked",
+    [
+        ((1, 128, 45480), True),
+        ((1, 256, 7581), True),
+        ((3, 128, 5000), True),
+        ((1, 64, 100), False),
+    ],
+)
+def test_statistics_taken_a_few_channels_at_a_time_are_the_same(shape, chunked) -> None:
+    """bf16 activations' statistics, converted to float32 in channel chunks to bound the
+    copies, equal torch's whole-tensor reductions bit for bit, pooled or not."""
+    from wyoming_kokoro.models.vocoder import STATS_CHUNK_BYTES, _channel_sums
+
+    generator = torch.Generator().manual_seed(1)
+    x = (torch.randn(*shape, generator=generator) * 3 + 0.5).to(torch.bfloat16)
+    for dims in ((2,), (0, 2)):
+        mean, root = _channel_sums(x, dims)
+        assert torch.equal(mean, torch.mean(x, dim=dims, keepdim=True, dtype=torch.float32))
+        assert torch.equal(
+            root, torch.linalg.vector_norm(x, dim=dims, keepdim=True, dtype=torch.float32)
+        )
+        assert mean.shape == (1 if 0 in dims else shape[0], shape[1], 1)
+    assert (x.numel() * 4 > STATS_CHUNK_BYTES) == chunked

@@ -77,7 +77,7 @@ class SpeechEngine:
             watch=self.watch,
             max_requests=max_requests,
             max_wait=max_wait,
-            on_idle=release_free_memory,
+            after_job=release_free_memory,
         )
         self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kokoro-io")
         self.download_wait = download_wait

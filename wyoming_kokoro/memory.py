@@ -4,8 +4,11 @@ A long sentence needs large activations in the vocoder (hundreds of MB for a
 510-token pass). torch frees them, but glibc keeps the pages in its arenas, so
 the process's RSS stays at its high-water mark and grows with the longest text
 ever spoken. Measured here on v1.0: 1.36-1.39 GB after a few long passes, 1.11 GB
-after `malloc_trim(0)`, which then stays flat. Trimming when the inference thread
-goes idle keeps that cost (a few ms) off the path of a waiting sentence.
+after `malloc_trim(0)`, which then stays flat. The scheduler trims after every
+sentence, not only when its queue is empty: in a stream the next sentence is
+always queued, and a streamed 60-s reply then peaked at 1.5-1.7 GiB against
+1.14 GiB with a trim after each sentence (2-core Xeon, bf16). A trim takes 1-16 ms
+and the passes were no slower.
 """
 
 from __future__ import annotations
@@ -42,15 +45,18 @@ def release_free_memory() -> None:
         trim(0)
 
 
-PRIMITIVE_CACHE_ENTRIES = "64"
+PRIMITIVE_CACHE_ENTRIES = "256"
 """oneDNN's primitive cache size for the server (its default is 1024).
 
-Every new input length makes new convolution primitives; with the default cache
-the resident memory rose by about 60 MB over the first few dozen replies of new
-lengths before it levelled off (3 % over 100 requests in benchmarks/performance.py).
-One pass uses about 40 distinct primitives, which 64 entries keep, so the pass
-reuses them as before: measured, the same speed, and RSS flat from the first
-replies on."""
+Every new input length makes new primitives (convolutions, LSTMs, reorders); with
+the default cache the resident memory rose by about 60 MB over the first few dozen
+replies of new lengths before it levelled off (3 % over 100 requests in
+benchmarks/performance.py). A cap must still hold a whole pass, and a short
+request's pass nested inside a long one (models/pausing.py): one v1.0 pass uses
+about 98 distinct primitives (counted with ONEDNN_VERBOSE, fp32 and bf16 alike;
+tests/test_vocoder.py checks the count). 64 entries, the earlier cap, was less than
+one pass: every pass rebuilt its primitives and S1 took 30 % longer in the server
+(449 against 342 ms, 2-core Xeon with AMX); 256 keeps two passes at 1024's speed."""
 
 
 def cap_primitive_cache() -> None:

@@ -94,7 +94,7 @@ class InferenceScheduler:
         max_wait: float = MAX_WAIT_S,
         group_limit: int = GROUP_LIMIT,
         max_hold: float = MAX_HOLD_S,
-        on_idle: Callable[[], None] | None = None,
+        after_job: Callable[[], None] | None = None,
     ) -> None:
         self._loaded_versions = loaded_versions
         self.single_slot = single_slot
@@ -103,8 +103,8 @@ class InferenceScheduler:
         self.max_wait = max_wait
         self.max_hold = max_hold
         self.group_limit = group_limit
-        self.on_idle = on_idle
-        """Called on the worker thread when a job ends and nothing else is queued."""
+        self.after_job = after_job
+        """Called on the worker thread after every job (the engine returns freed memory)."""
         self._queues: OrderedDict[object, deque[Job]] = OrderedDict()  # round-robin order
         self._cond = threading.Condition()
         self._closed = False
@@ -248,12 +248,11 @@ class InferenceScheduler:
             finally:
                 with self._cond:
                     self._running = None
-                    idle = not self._queues
-            if idle and self.on_idle is not None:
+            if self.after_job is not None:
                 try:
-                    self.on_idle()
+                    self.after_job()
                 except Exception:  # housekeeping must never stop the worker
-                    _LOGGER.exception("Idle housekeeping failed")
+                    _LOGGER.exception("Housekeeping after a job failed")
 
     def _next_job(self) -> Job | None:
         """Pick and dequeue the next job (caller holds the lock); None if there is none."""
