@@ -116,6 +116,25 @@ class ServerProcess:
                 self.process.wait()
 
 
+def run_python(script: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Run `script` in a fresh interpreter of this venv; its stdout, or fail with its stderr.
+
+    For what must be seen from a clean process: which modules a model pulls in,
+    what oneDNN logs from its start.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
 def server_args(weights_dir: Path, *extra: str) -> list[str]:
     """Arguments that serve the shared data and the fixture weights, offline."""
     return ["--data-dir", str(SHARED_KOKORO), "--data-dir", str(weights_dir), "--offline", *extra]

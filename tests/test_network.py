@@ -11,8 +11,6 @@ compared with kokoro's in test_vocoder.py and test_streaming_vocoder.py.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -23,7 +21,7 @@ from wyoming_kokoro.models.segments import plan_segments
 from wyoming_kokoro.models.v0_19 import V019Build
 from wyoming_kokoro.models.v1_0 import V10Build
 
-from .conftest import SHARED_KOKORO
+from .conftest import SHARED_KOKORO, run_python
 from .kokoro_reference import reference_network
 
 pytestmark = pytest.mark.slow
@@ -115,15 +113,6 @@ model = KokoroModel.load(V10Build(), shared / "config.json", weights, "cpu")
 audio = model.render("Hola, buenos días.", "e", shared / "voices" / "ef_dora.pt", 1.0)
 print(audio.size, *sorted(m for m in ("kokoro", "transformers") if m in sys.modules))
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    samples, *imported = result.stdout.split()
+    samples, *imported = run_python(script, tmp_path).split()
     assert int(samples) > 24000 * 0.4, "speech-length audio"
     assert imported == []

@@ -45,18 +45,20 @@ def release_free_memory() -> None:
         trim(0)
 
 
-PRIMITIVE_CACHE_ENTRIES = "256"
+PRIMITIVE_CACHE_ENTRIES = "384"
 """oneDNN's primitive cache size for the server (its default is 1024).
 
 Every new input length makes new primitives (convolutions, LSTMs, reorders); with
 the default cache the resident memory rose by about 60 MB over the first few dozen
 replies of new lengths before it levelled off (3 % over 100 requests in
 benchmarks/performance.py). A cap must still hold a whole pass, and a short
-request's pass nested inside a long one (models/pausing.py): one v1.0 pass uses
-about 98 distinct primitives (counted with ONEDNN_VERBOSE, fp32 and bf16 alike;
-tests/test_vocoder.py checks the count). 64 entries, the earlier cap, was less than
-one pass: every pass rebuilt its primitives and S1 took 30 % longer in the server
-(449 against 342 ms, 2-core Xeon with AMX); 256 keeps two passes at 1024's speed."""
+request's pass nested inside a long one (models/pausing.py): one v1.0 pass of S1
+uses 120 (bf16) to 140 (fp32) distinct primitives (counted with ONEDNN_VERBOSE; the generator's
+time slices add their widths, see `vocoder.adain_snake_conv`; tests/test_vocoder.py
+checks the count). 64 entries, the earlier cap, was less than one pass: every pass
+rebuilt its primitives and S1 took 30 % longer in the server (449 against 342 ms,
+2-core Xeon with AMX). The slices' widths are the same in passes of every length,
+so those primitives are shared between replies."""
 
 
 def cap_primitive_cache() -> None:

@@ -188,14 +188,54 @@ def _channel_sums(x: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor,
     return torch.cat([m for m, _ in parts], dim=1), torch.cat([q for _, q in parts], dim=1)
 
 
-def adain_snake(x: torch.Tensor, adain, alpha: torch.Tensor, norms: Norms) -> torch.Tensor:
-    """Snake(AdaIN(x)) = y + sin²(αy)/α with y = AdaIN(x), in a new tensor of x's dtype."""
-    k, b = norms.folded(adain, x)  # y = x * k + b
+def _snake(x: torch.Tensor, k: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Snake(x * k + b), elementwise, in a new tensor of x's dtype."""
     alpha = alpha.float()
     u = torch.mul(x, (k * alpha).to(x.dtype))  # u = αy
     u.add_((b * alpha).to(x.dtype)).sin_().square_()
     u.mul_((1 / alpha).to(x.dtype)).add_(b.to(x.dtype))  # sin²(αy)/α + b
     return u.add_(torch.mul(x, k.to(x.dtype)))
+
+
+CONV_SLICE_BYTES = 1 << 20
+"""Input bytes per time slice of a residual convolution (see `adain_snake_conv`)."""
+
+
+def adain_snake_conv(
+    x: torch.Tensor, adain, alpha: torch.Tensor, norms: Norms, conv: torch.nn.Conv1d
+) -> torch.Tensor:
+    """conv(Snake(AdaIN(x))), a slice of time at a time when x is long.
+
+    The statistics come from the whole of x first; then the activation and the
+    convolution run over slices of about `CONV_SLICE_BYTES` of input, each with the
+    `padding` samples either side that the convolution reads (zeros past the ends,
+    as its own padding would be). A slice stays in the CPU's cache between the
+    activation and the convolution, and neither the activation nor oneDNN's
+    reordered copies of it are ever full-size. Measured on a 9.5-s sentence (2-core
+    Xeon): the generator took 35 % less time in bf16 (1.98 -> 1.29 s) and 9 % less in
+    fp32, and its resident memory rose 130 and 90 MiB less. In fp32 the audio is the
+    whole tensor's bit for bit; in bf16 the convolutions round differently (oneDNN
+    blocks a shorter input differently), and the sliced pass is as close to fp32 as
+    the whole one (log-mel 0.49 / 0.71 / 0.72 dB against 0.50 / 0.71 / 0.72 on S1,
+    S3 and that sentence).
+    """
+    k, b = norms.folded(adain, x)
+    width = x.shape[-1]
+    step = max(256, CONV_SLICE_BYTES // (x.shape[1] * x.element_size()))
+    if width <= step:
+        return conv(_snake(x, k, b, alpha))
+    (reach,) = conv.padding
+    (dilation,) = conv.dilation
+    assert conv.stride == (1,) and 2 * reach == dilation * (conv.kernel_size[0] - 1)
+    out = x.new_empty((x.shape[0], conv.out_channels, width))
+    for start in range(0, width, step):
+        stop = min(width, start + step)
+        lo, hi = max(0, start - reach), min(width, stop + reach)
+        piece = _snake(x[..., lo:hi], k, b, alpha)
+        if hi - lo < stop - start + 2 * reach:  # an end of x: the convolution's zeros
+            piece = F.pad(piece, (lo - start + reach, stop + reach - hi))
+        out[..., start:stop] = F.conv1d(piece, conv.weight, conv.bias, dilation=dilation)
+    return out
 
 
 def _resblock(block, x: torch.Tensor, norms: Norms) -> torch.Tensor:
@@ -210,8 +250,8 @@ def _resblock(block, x: torch.Tensor, norms: Norms) -> torch.Tensor:
         strict=True,
     ):
         pause_point()  # 24 a pass, each a few percent of it
-        xt = c1(adain_snake(x, n1, a1, norms))
-        xt = c2(adain_snake(xt, n2, a2, norms))
+        xt = adain_snake_conv(x, n1, a1, norms, c1)
+        xt = adain_snake_conv(xt, n2, a2, norms, c2)
         x = xt.add_(x)
     return x
 
