@@ -229,8 +229,8 @@ def adain_snake_conv(
     """
     k, b = norms.folded(adain, x)
     width = x.shape[-1]
-    if x.numel() * x.element_size() <= SLICE_FROM_BYTES:
-        return conv(_snake(x, k, b, alpha))
+    if x.device.type != "cpu" or x.numel() * x.element_size() <= SLICE_FROM_BYTES:
+        return conv(_snake(x, k, b, alpha))  # a GPU has no such cache to keep a slice in
     step = max(256, CONV_SLICE_BYTES // (x.shape[1] * x.element_size()))
     (reach,) = conv.padding
     (dilation,) = conv.dilation
