@@ -53,12 +53,13 @@ the default cache the resident memory rose by about 60 MB over the first few doz
 replies of new lengths before it levelled off (3 % over 100 requests in
 benchmarks/performance.py). A cap must still hold a whole pass, and a short
 request's pass nested inside a long one (models/pausing.py): one v1.0 pass of S1
-uses 120 (bf16) to 140 (fp32) distinct primitives (counted with ONEDNN_VERBOSE; the generator's
-time slices add their widths, see `vocoder.adain_snake_conv`; tests/test_vocoder.py
-checks the count). 64 entries, the earlier cap, was less than one pass: every pass
-rebuilt its primitives and S1 took 30 % longer in the server (449 against 342 ms,
-2-core Xeon with AMX). The slices' widths are the same in passes of every length,
-so those primitives are shared between replies."""
+uses about 100 distinct primitives in bf16 and 140 in fp32, where its generator
+runs in time slices that add their widths (counted with ONEDNN_VERBOSE; see
+`vocoder.adain_snake_conv`; tests/test_vocoder.py checks the count). 64 entries,
+the earlier cap, was less than one pass: every pass rebuilt its primitives and S1
+took 30 % longer in the server (449 against 342 ms, 2-core Xeon with AMX). The
+slices' widths are the same in passes of every length, so those primitives are
+shared between replies."""
 
 
 def cap_primitive_cache() -> None:
