@@ -19,6 +19,8 @@ harmonic source) with:
   passes instead of nine, with no extra full-size temporary;
 - the style's affine (48 small Linear layers on the same style vector) made once
   per pass instead of once per window;
+- on a long input, the Snake and the residual convolution after it a slice of time
+  at a time (`adain_snake_conv`), so a slice stays in the cache between them;
 - optionally bfloat16 convolutions and activations (`prepare`), which halve the
   memory traffic and use the CPU's native bf16 dot products where it has them
   (AVX512-BF16, AMX). Where it has not (AVX2-only boxes such as an N100, or a
@@ -228,9 +230,9 @@ def adain_snake_conv(
     S3 and that sentence).
     """
     k, b = norms.folded(adain, x)
-    width = x.shape[-1]
     if x.device.type != "cpu" or x.numel() * x.element_size() <= SLICE_FROM_BYTES:
         return conv(_snake(x, k, b, alpha))  # a GPU has no such cache to keep a slice in
+    width = x.shape[-1]
     step = max(256, CONV_SLICE_BYTES // (x.shape[1] * x.element_size()))
     (reach,) = conv.padding
     (dilation,) = conv.dilation
