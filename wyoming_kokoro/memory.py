@@ -8,7 +8,8 @@ after `malloc_trim(0)`, which then stays flat. The scheduler trims after every
 sentence, not only when its queue is empty: in a stream the next sentence is
 always queued, and a streamed 60-s reply then peaked at 1.5-1.7 GiB against
 1.14 GiB with a trim after each sentence (2-core Xeon, bf16). A trim takes 1-16 ms
-and the passes were no slower.
+and the passes were no slower. Long passes also trim as they go, between the
+vocoder's stages and blocks (`vocoder._trims_as_it_goes`).
 """
 
 from __future__ import annotations
@@ -45,21 +46,22 @@ def release_free_memory() -> None:
         trim(0)
 
 
-PRIMITIVE_CACHE_ENTRIES = "384"
+PRIMITIVE_CACHE_ENTRIES = "256"
 """oneDNN's primitive cache size for the server (its default is 1024).
 
-Every new input length makes new primitives (convolutions, LSTMs, reorders); with
-the default cache the resident memory rose by about 60 MB over the first few dozen
-replies of new lengths before it levelled off (3 % over 100 requests in
-benchmarks/performance.py). A cap must still hold a whole pass, and a short
-request's pass nested inside a long one (models/pausing.py): one v1.0 pass of S1
-uses about 100 distinct primitives in bf16 and 140 in fp32, where its generator
-runs in time slices that add their widths (counted with ONEDNN_VERBOSE; see
-`vocoder.adain_snake_conv`; tests/test_vocoder.py checks the count). 64 entries,
-the earlier cap, was less than one pass: every pass rebuilt its primitives and S1
-took 30 % longer in the server (449 against 342 ms, 2-core Xeon with AMX). The
-slices' widths are the same in passes of every length, so those primitives are
-shared between replies."""
+Every new input length makes new primitives (convolutions, LSTMs, reorders), and
+each costs resident memory, about a quarter of a MiB: after 60 replies of new
+lengths the cache held 75 MiB more at 384 entries than at 64. A cap must still
+hold a whole pass, and a short request's pass nested inside a long one
+(models/pausing.py): counted with ONEDNN_VERBOSE, a v1.0 pass runs 98 (S1) to 125
+(a 9.5-s sentence) distinct primitives in bf16 and 120 to 146 in fp32, where the
+generator's time slices add their widths (`vocoder.adain_snake_conv`;
+tests/test_vocoder.py checks S1's count against half the cap). 64 entries were less
+than one pass: every pass rebuilt its primitives and S1 took 30 % longer in the
+server (449 against 342 ms, 2-core Xeon with AMX). 384 held about three passes,
+some 30 MiB more than 256 at a quarter of a MiB each. Primitives every pass shares
+(weight reorders, the slices' widths) are used each time, so the least recently
+used ones a full cache drops are another length's."""
 
 
 def cap_primitive_cache() -> None:

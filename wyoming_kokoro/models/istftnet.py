@@ -127,8 +127,12 @@ class HarmonicSource(nn.Module):
 
     def forward(self, f0: torch.Tensor) -> torch.Tensor:
         """F0 at the sample rate [B, samples, 1] -> excitation [B, samples, 1]."""
+        # Sample-rate tensors are [B, samples, 9] float32, 8 MB for a 10-s sentence, so
+        # each step works in place where kokoro makes a new one: the same values,
+        # elementwise (tests/test_network.py compares them bit for bit), in a third of
+        # the memory.
         harmonics = torch.arange(1, HARMONICS + 2, dtype=f0.dtype, device=f0.device)
-        rad = (f0 * harmonics / SAMPLE_RATE) % 1
+        rad = torch.mul(f0, harmonics).div_(SAMPLE_RATE).remainder_(1)
         initial = torch.rand(f0.shape[0], HARMONICS + 1, device=f0.device)
         initial[:, 0] = 0  # the fundamental starts at phase 0
         rad[:, 0, :] = rad[:, 0, :] + initial
@@ -141,10 +145,12 @@ class HarmonicSource(nn.Module):
         phase = F.interpolate(
             phase * self.upsample_scale, scale_factor=self.upsample_scale, mode="linear"
         ).transpose(1, 2)
-        sines = torch.sin(phase) * SINE_AMPLITUDE
         voiced = (f0 > VOICED_THRESHOLD).to(torch.float32)
         noise_level = voiced * VOICED_NOISE + (1 - voiced) * SINE_AMPLITUDE / 3
-        source = sines * voiced + noise_level * torch.randn_like(sines)
+        sines = phase.sin_().mul_(SINE_AMPLITUDE)
+        noise = torch.randn_like(sines).mul_(noise_level)
+        source = sines.mul_(voiced).add_(noise)
+        del noise
         return torch.tanh(self.l_linear(source))
 
 
