@@ -38,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from fixture_server import launch_server
 from wyoming.client import AsyncClient
 from wyoming.info import Describe
@@ -74,20 +75,41 @@ TARGETS = {
 }
 
 
+SPEECH_LEVEL = 328
+"""The first sample this loud (-40 dBFS in 16 bits) is where the words begin."""
+
+
 async def one_shot(uri: str, text: str, voice: str) -> dict[str, float]:
+    """One `synthesize` request: TTFA, total, audio seconds, RTF, and as a player hears it.
+
+    "speech" is when the words begin for a player that starts on the first chunk and,
+    when the next chunk is late, waits for it (the first sample at `SPEECH_LEVEL`);
+    "stall" is how long such a player waited in all.
+    """
     async with AsyncClient.from_uri(uri) as client:
         started = time.perf_counter()
         await client.write_event(Synthesize(text=text, voice=SynthesizeVoice(name=voice)).event())
         first = None
         samples = 0
+        played_until = 0.0  # when the chunks so far have been played
+        stall = 0.0
+        speech = None
         while True:
             event = await client.read_event()
             if event is None or event.type == "error":
                 raise RuntimeError(f"request failed: {event}")
             if event.type == "audio-chunk":
+                now = time.perf_counter() - started
                 if first is None:
-                    first = time.perf_counter() - started
-                samples += len(event.payload or b"") // 2
+                    first = played_until = now
+                elif now > played_until:
+                    stall += now - played_until
+                    played_until = now
+                pcm = np.frombuffer(event.payload or b"", dtype=np.int16)
+                if speech is None and (loud := np.flatnonzero(np.abs(pcm) >= SPEECH_LEVEL)).size:
+                    speech = played_until + loud[0] / 24000
+                played_until += pcm.size / 24000
+                samples += pcm.size
             if event.type == "audio-stop":
                 total = time.perf_counter() - started
                 audio = samples / 24000
@@ -96,6 +118,8 @@ async def one_shot(uri: str, text: str, voice: str) -> dict[str, float]:
                     "total": total,
                     "audio": audio,
                     "rtf": total / audio,
+                    "speech": speech if speech is not None else total,
+                    "stall": stall,
                 }
 
 

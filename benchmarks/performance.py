@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 from fixture_server import ROOT, SHARED, fixture_checkpoints, free_port
-from latency import S1, S3, one_shot, start_server, streamed
+from latency import S1, S3, SPEECH_LEVEL, one_shot, start_server, streamed
 
 sys.path.insert(0, str(ROOT))
 
@@ -89,9 +89,10 @@ def measure_models(runs: int) -> tuple[dict[str, float], list[str]]:
     from kokoro.model import KModel
     from vocoder_windows import mel_distance
 
+    from wyoming_kokoro.config import load_settings
     from wyoming_kokoro.models.model import KokoroModel, ModelOptions
     from wyoming_kokoro.models.segments import plan_segments
-    from wyoming_kokoro.models.streaming import synthesize_stream
+    from wyoming_kokoro.models.streaming import VOCODER_MODES, synthesize_stream
     from wyoming_kokoro.models.v1_0 import V10Build
     from wyoming_kokoro.models.vocoder import precision_for
 
@@ -99,14 +100,19 @@ def measure_models(runs: int) -> tuple[dict[str, float], list[str]]:
     config = SHARED / "kokoro" / "v1_0" / "config.json"
     stock = KModel(repo_id="hexgrad/Kokoro-82M", config=str(config), model=str(weights)).eval()
     auto = precision_for("auto", "cpu")
+    window = VOCODER_MODES[load_settings({}, {}).vocoder_window]  # the server's default
     ours = {
         f"ours {auto}": KokoroModel.load(
-            V10Build(), config, weights, "cpu", ModelOptions(precision=auto)
+            V10Build(), config, weights, "cpu", ModelOptions(vocoder_window=window, precision=auto)
         )
     }
     if auto != "fp32":
         ours["ours fp32"] = KokoroModel.load(
-            V10Build(), config, weights, "cpu", ModelOptions(precision="fp32")
+            V10Build(),
+            config,
+            weights,
+            "cpu",
+            ModelOptions(vocoder_window=window, precision="fp32"),
         )
     pack = next(iter(ours.values())).voice_pack(
         SHARED / "kokoro" / "v1_0" / "voices" / f"{VOICE}.pt"
@@ -116,12 +122,12 @@ def measure_models(runs: int) -> tuple[dict[str, float], list[str]]:
         torch.manual_seed(0)  # the same noise draws as ours (NOISE_SEED)
         return stock(segment.phonemes, style, 1.0).reshape(-1)
 
-    def our_pass(model, segment, style) -> tuple[float, torch.Tensor]:
+    def our_pass(model, segment, style, opens) -> tuple[float, torch.Tensor]:
         started = time.perf_counter()
         first = None
         pieces = []
         for piece in synthesize_stream(
-            model.network, segment.token_ids, style, 1.0, model.options.vocoder_window
+            model.network, segment.token_ids, style, 1.0, model.options.vocoder_window, opens
         ):
             first = first if first is not None else time.perf_counter() - started
             pieces.append(piece)
@@ -154,7 +160,7 @@ def measure_models(runs: int) -> tuple[dict[str, float], list[str]]:
                     started = time.perf_counter()
                     parts = []
                     for index, (segment, style) in enumerate(zip(segments, styles, strict=True)):
-                        pass_first, part = our_pass(model, segment, style)
+                        pass_first, part = our_pass(model, segment, style, index == 0)
                         if index == 0:  # the first pass starts with the clock
                             first = pass_first
                         parts.append(part)
@@ -167,6 +173,9 @@ def measure_models(runs: int) -> tuple[dict[str, float], list[str]]:
         key = label.lower()
         figures[f"{key}_audio_s"] = seconds
         figures[f"{key}_stock_s"] = base
+        # Where the words begin in stock's audio (a player gets it all at once).
+        loud = torch.nonzero(audio["stock"].abs() >= SPEECH_LEVEL / 32767)
+        figures[f"{key}_stock_onset_s"] = int(loud[0]) / 24000 if loud.numel() else 0.0
         lines.append(
             f"{label:5}{'stock fp32':12}{seconds:9.2f}{base:9.3f}{'':>9}"
             f"{base / seconds:7.3f}{1:9.2f}{0:8.2f}"
@@ -288,7 +297,10 @@ async def measure_ours(uri: str, pid: int, runs: int, requests: int) -> dict[str
         await streamed(uri, S3, voice)
     await asyncio.sleep(IDLE_S)
     warm = memory(pid)["VmRSS"]
-    figures["s1_ttfa"] = median([(await one_shot(uri, S1, voice))["ttfa"] for _ in range(runs)])
+    s1 = [await one_shot(uri, S1, voice) for _ in range(runs)]
+    figures["s1_ttfa"] = median([r["ttfa"] for r in s1])
+    figures["s1_speech"] = median([r["speech"] for r in s1])
+    figures["s1_stall"] = median([r["stall"] for r in s1])
     figures["stream_s3_ttfa"] = median(
         [(await streamed(uri, S3, voice))["ttfa"] for _ in range(runs)]
     )
@@ -461,7 +473,10 @@ def main() -> None:
     mib = 1024**2
     print(
         f"\nserver: S1 TTFA {figures['s1_ttfa']:.3f} s, streamed S3 TTFA "
-        f"{figures['stream_s3_ttfa']:.3f} s, 4 x S3 {figures['four_s3_wall']:.2f} s; RSS "
+        f"{figures['stream_s3_ttfa']:.3f} s, 4 x S3 {figures['four_s3_wall']:.2f} s; S1's "
+        f"words heard after {figures['s1_speech']:.3f} s by a real-time player (waiting "
+        f"{figures['s1_stall'] * 1000:.0f} ms for late pieces; stock's whole S1: "
+        f"{figures['s1_stock_s'] + figures['s1_stock_onset_s']:.3f} s); RSS "
         f"{figures['rss_before_requests'] / mib:.0f} -> {figures['rss_after_requests'] / mib:.0f}"
         f" MiB over {args.requests} requests"
     )

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Vocoder windows: first audio inside a sentence, and what it costs in quality.
 
-For S1, S3 and a ~20-s paragraph, and several `VocoderWindow` settings, prints:
+For S1, S3 and a ~20-s paragraph, the lead-in (the default) and several
+`VocoderWindow` settings, each as a reply's first pass, prints:
 time to first piece (TTFA), total time, RTF, the quality cost against
 whole-sentence decoding, and the largest jump between neighbouring samples at
 window joins relative to the largest jump elsewhere. Timings are interleaved
@@ -41,6 +42,7 @@ from wyoming_kokoro.models.model import KokoroModel  # noqa: E402
 from wyoming_kokoro.models.segments import plan_segments  # noqa: E402
 from wyoming_kokoro.models.streaming import (  # noqa: E402
     DEFAULT_WINDOW,
+    LEAD_IN,
     VocoderWindow,
     synthesize_stream,
 )
@@ -63,6 +65,7 @@ SENTENCES = {
 }
 
 SETTINGS = {
+    "lead-in": LEAD_IN,
     "default": DEFAULT_WINDOW,
     "local-stats": VocoderWindow(probe=0),
     "probe 8/32": VocoderWindow(probe=8, probe_every=32),
@@ -160,7 +163,7 @@ def first_and_total(network, ids, style, window):
     started = time.perf_counter()
     first = None
     pieces = []
-    for piece in synthesize_stream(network, ids, style, 1.0, window):
+    for piece in synthesize_stream(network, ids, style, 1.0, window, first=True):
         if first is None:
             first = time.perf_counter() - started
         pieces.append(piece)

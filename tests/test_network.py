@@ -116,3 +116,13 @@ print(audio.size, *sorted(m for m in ("kokoro", "transformers") if m in sys.modu
     samples, *imported = run_python(script, tmp_path).split()
     assert int(samples) > 24000 * 0.4, "speech-length audio"
     assert imported == []
+
+
+def test_lstm_weights_are_laid_out_as_the_lstms_read_them(pair) -> None:
+    """oneDNN's LSTM copies non-contiguous weights on every call (the fixture stores them
+    transposed); the loaded model holds them contiguous, and the text side above stays
+    kokoro's bit for bit."""
+    ours, _, _, _ = pair
+    lstms = [m for m in ours.network.modules() if isinstance(m, torch.nn.LSTM)]
+    assert len(lstms) == 6
+    assert all(w.is_contiguous() for m in lstms for w in m.parameters())

@@ -124,10 +124,11 @@ def test_bad_windows_are_refused(settings) -> None:
 
 def test_vocoder_window_setting_names_the_measured_modes() -> None:
     from wyoming_kokoro.config import VOCODER_MODE_NAMES, load_settings
-    from wyoming_kokoro.models.streaming import DEFAULT_WINDOW, VOCODER_MODES
+    from wyoming_kokoro.models.streaming import DEFAULT_WINDOW, VOCODER_MODES, LeadIn
 
     assert tuple(VOCODER_MODES) == VOCODER_MODE_NAMES
-    assert load_settings({}, {}).vocoder_window == "off" and VOCODER_MODES["off"] is None
+    assert load_settings({}, {}).vocoder_window == "lead-in"
+    assert isinstance(VOCODER_MODES["lead-in"], LeadIn) and VOCODER_MODES["off"] is None
     assert VOCODER_MODES[load_settings({"vocoder_window": "probes"}, {}).vocoder_window] == (
         DEFAULT_WINDOW
     )

@@ -104,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "vocoder_window",
-        "experimental: decode each sentence over vocoder windows so audio starts before it is "
-        "rendered; off, probes (close to whole decoding) or fast (sooner, sounds different) "
-        f"(default: {defaults.vocoder_window})",
+        "how a sentence's audio is cut into pieces: lead-in (whole sentences; a reply's "
+        "opening pause goes out while its first sentence renders), off (whole sentences), or "
+        "the experimental windowed vocoder: probes (close to whole decoding) or fast (sooner, "
+        f"sounds different) (default: {defaults.vocoder_window})",
         metavar="MODE",
     )
     add(

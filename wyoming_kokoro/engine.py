@@ -234,8 +234,9 @@ class SpeechEngine:
         `style` is what `prepare_selection(selection)` returned. The selection's own
         speed and volume (a preset's) win over the server's. Sentences may be
         submitted ahead of time: the scheduler takes clients in turn, and
-        `drop(client)` forgets what a vanished client still had queued. Raises
-        BusyError (when `new_request`) if too many requests are waiting already.
+        `drop(client)` forgets what a vanished client still had queued. `new_request`
+        marks a reply's first sentence: it raises BusyError if too many requests are
+        waiting already, and it may send its opening pause ahead (`--vocoder-window`).
         """
         voice = selection.primary
         speed = self.speed if selection.speed is None else selection.speed
@@ -257,6 +258,7 @@ class SpeechEngine:
                     cancelled,
                     self.watch.progressed,
                     volume=volume,
+                    opens_reply=new_request,
                 )
                 try:
                     for pcm in pieces:

@@ -46,7 +46,8 @@ class ModelOptions:
     lexicon: LexiconFile | None = None
     """The user's pronunciation lexicon, applied before each language's G2P."""
     vocoder_window: Any = None
-    """How the vocoder splits a pass into pieces (`streaming.VocoderWindow`; None: whole)."""
+    """How the vocoder splits a pass into pieces (`streaming.LeadIn` or
+    `streaming.VocoderWindow`; None: whole)."""
 
     precision: str = "fp32"
     """The generator's number format, a `vocoder.PRECISIONS` value ("auto" resolves
@@ -163,11 +164,14 @@ class KokoroModel:
         cancelled: Callable[[], bool] = lambda: False,
         progressed: Callable[[], None] = lambda: None,
         volume: float = 1.0,
+        opens_reply: bool = False,
     ) -> Iterator[np.ndarray]:
         """Speak `text` with a voice or blend, as 16-bit PCM pieces at 24 kHz.
 
         `packs` is one pack's path, or (path, weight) pairs whose weights sum to 1.
         `volume` is a gain applied before the conversion to 16 bits (which clips).
+        `opens_reply`: this text is the start of a reply, so nothing is playing yet and
+        its first pass may send its opening pause ahead (`streaming.LeadIn`).
         Text too long for one pass is cut into several passes, so nothing is
         dropped; each pass yields its audio as the vocoder makes it (see
         `vocoder_window`), so the first sound can go out before the sentence is
@@ -184,13 +188,18 @@ class KokoroModel:
             len(segments),
             (time.perf_counter() - began) * 1000,
         )
-        for segment in segments:
+        for index, segment in enumerate(segments):
             if cancelled():
                 return
             style = pack[self.build.style_row(segment.phonemes, segment.token_ids)]
             began = time.perf_counter()
             for audio in synthesize_stream(
-                self.network, segment.token_ids, style, speed, self.options.vocoder_window
+                self.network,
+                segment.token_ids,
+                style,
+                speed,
+                self.options.vocoder_window,
+                first=opens_reply and index == 0,
             ):
                 _LOGGER.debug(
                     "Inference: %d tokens -> %.2f s of audio in %.0f ms",

@@ -25,6 +25,17 @@ over windows of its input frames (one frame = 300 samples = 12.5 ms at 24 kHz):
 - The first window is short (first audio quickly), later ones long (less
   overhead per sample, the context costs less).
 
+The default is neither: whole-sentence decoding with a *lead-in* (`LeadIn`). Every
+Kokoro sentence begins with the pause its first (pad) token is given, 0.2-0.4 s
+before the first word. On a reply's first pass the generator is run once over
+that pause plus `context` frames, with its own statistics, and the part of it
+that is still quiet (below `quiet_db`) goes out at once; then the whole pass
+runs, and its audio from there on follows, crossfaded inside the pause. The
+words are the whole pass's samples exactly; only the pause's noise floor is the
+lead-in's (measured: within -60 dBFS of the whole pass's). The player starts on
+the pause while the sentence is rendered, so the words are heard up to that
+pause sooner.
+
 The pieces' concatenation has exactly the whole pass's length.
 """
 
@@ -43,7 +54,7 @@ from .network import MAX_TOKENS, NOISE_SEED
 from .pausing import pause_point
 from .vocoder import Norms, generate
 
-__all__ = ["DEFAULT_WINDOW", "VocoderWindow", "synthesize_stream"]
+__all__ = ["DEFAULT_WINDOW", "LEAD_IN", "LeadIn", "VocoderWindow", "synthesize_stream"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,18 +92,61 @@ class VocoderWindow:
 
 
 DEFAULT_WINDOW = VocoderWindow()
+"""The windowed modes' windows, as measured (benchmarks/vocoder_windows.py)."""
 
-VOCODER_MODES: dict[str, VocoderWindow | None] = {
+
+@dataclass(frozen=True)
+class LeadIn:
+    """Whole decoding, with the pause before a reply's first word sent ahead (see above).
+
+    Measured on the fixture weights (bf16; 4-8 voices, 5-7 short sentences and S3):
+
+    - `context`: at least this many frames are computed after the pause, for the
+      lead-in's statistics. The more, the closer they are to the sentence's own:
+      the lead-in stayed within -56 dBFS of the whole pass with 16 frames and
+      within -60 dBFS with 32, for 1-2 % more time to first audio.
+    - `quiet_db`: the lead-in is cut two frames before its first sample this loud.
+    - `bucket`: its length is rounded up to a multiple of this, so that its few
+      lengths recur and oneDNN's cached primitives serve it (a new length builds
+      its primitives first, which made a lead-in cost up to half of S1's pass).
+    - `max_frames`: longer passes are decoded whole. The lead-in's statistics
+      (the pause and the first words) are further from a long sentence's own: its
+      pause added 0.25 dB log-mel to 1-3-s sentences but 0.53 dB to a 10-s one,
+      which takes bf16 past the benchmark's 1 dB. A reply's first pass is short
+      anyway where it matters: the first piece is cut at a clause after 60
+      characters (`--first-clause-chars`).
+    - `min_frames`: a shorter quiet lead-in is not worth sending on its own.
+    - `crossfade`: frames at the join, inside the pause.
+    """
+
+    context: int = 32
+    quiet_db: float = -50.0
+    bucket: int = 16
+    max_frames: int = 320
+    min_frames: int = 8
+    crossfade: int = 2
+
+    def __post_init__(self) -> None:
+        if min(self.context, self.bucket, self.max_frames) < 1 or not (
+            0 <= self.crossfade < self.min_frames
+        ):
+            raise ValueError("a lead-in needs context, and a crossfade shorter than it")
+
+
+LEAD_IN = LeadIn()
+
+VOCODER_MODES: dict[str, LeadIn | VocoderWindow | None] = {
+    "lead-in": LEAD_IN,
     "off": None,
     "probes": DEFAULT_WINDOW,
     "fast": VocoderWindow(probe=0),
 }
-"""`--vocoder-window` values. "off" (the default) decodes each pass whole: measured, the
+"""`--vocoder-window` values. "lead-in" (the default) decodes each pass whole and sends a
+reply's opening pause ahead; "off" decodes whole and sends nothing ahead. Measured, the
 windowed modes either bring first audio no sooner on a short sentence ("probes": 1.3-1.7 dB
 log-mel from whole decoding, first audio about 1.0x the whole pass) or change the sound
 ("fast": first audio about 0.46x, but 4.4-8 dB off), because the generator's instance
 normalisation needs the whole sentence's statistics."""
-"""Measured default (benchmarks/vocoder_windows.py)."""
 
 
 def synthesize_stream(
@@ -100,15 +154,19 @@ def synthesize_stream(
     token_ids: list[int],
     style: torch.Tensor,
     speed: float,
-    window: VocoderWindow | None = DEFAULT_WINDOW,
+    window: LeadIn | VocoderWindow | None = DEFAULT_WINDOW,
+    first: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Speak one segment as mono float32 CPU pieces at 24 kHz, first audio early.
 
     `network` is a `KokoroNetwork`; `token_ids` exclude the pads, `style` is a
     [1, 256] style vector. With `window=None` the segment is decoded whole and
     yielded as one piece: kokoro's `KModel.forward_with_tokens` output (to float
-    rounding in fp32) through the faster generator of `vocoder`. Deterministic:
-    the vocoder noise is seeded with `NOISE_SEED` as in the whole pass.
+    rounding in fp32) through the faster generator of `vocoder`. With a `LeadIn`
+    it is decoded whole too, and when `first` (a reply's first pass: somebody is
+    waiting for the first sound) its opening pause goes out ahead as a piece of
+    its own. Deterministic: the vocoder noise is seeded with `NOISE_SEED` as in
+    the whole pass.
     """
     if not 0 < len(token_ids) <= MAX_TOKENS:
         raise ValueError(f"segment of {len(token_ids)} tokens; expected 1..{MAX_TOKENS}")
@@ -116,7 +174,7 @@ def synthesize_stream(
     with torch.inference_mode():
         ids = torch.tensor([[0, *token_ids, 0]], dtype=torch.long, device=network.device)
         torch.manual_seed(NOISE_SEED)
-        x, style_dec, har = _front(network, ids, style.to(network.device), speed)
+        x, style_dec, har, pause = _front(network, ids, style.to(network.device), speed)
         _LOGGER.debug(
             "Text side: %d tokens -> %d frames in %.0f ms",
             len(token_ids),
@@ -124,13 +182,66 @@ def synthesize_stream(
             (time.perf_counter() - began) * 1000,
         )
         pause_point()  # the text side has drawn its random numbers: safe to interleave
-        if window is None:
-            began = time.perf_counter()
-            audio = generate(network.decoder.generator, x, har, Norms(style_dec))[0].float().cpu()
-            _LOGGER.debug("Vocoder: whole pass in %.0f ms", (time.perf_counter() - began) * 1000)
-            yield audio
-            return
-    yield from _windows(network.decoder.generator, x, style_dec, har, window)
+    if isinstance(window, VocoderWindow):
+        yield from _windows(network.decoder.generator, x, style_dec, har, window)
+        return
+    gen = network.decoder.generator
+    lead = _lead_in(gen, x, style_dec, har, pause, window) if window and first else None
+    if lead is not None:
+        yield lead[: lead.numel() - _crossfade_samples(gen, window)]
+    with torch.inference_mode():
+        began = time.perf_counter()
+        audio = generate(gen, x, har, Norms(style_dec))[0].float().cpu()
+    _LOGGER.debug("Vocoder: whole pass in %.0f ms", (time.perf_counter() - began) * 1000)
+    if lead is None:
+        yield audio
+        return
+    # The join lies inside the pause: blend the lead-in's last samples into the pass's.
+    fade = _crossfade_samples(gen, window)
+    join = lead.numel()
+    if fade:
+        ramp = (torch.arange(fade, dtype=torch.float32) + 0.5) / fade
+        blended = lead[join - fade :] * (1 - ramp) + audio[join - fade : join] * ramp
+        yield torch.cat([blended, audio[join:]])
+    else:
+        yield audio[join:]
+
+
+def _crossfade_samples(gen, lead_in: LeadIn) -> int:
+    return lead_in.crossfade * math.prod(m.stride[0] for m in gen.ups) * gen.stft.hop_length
+
+
+def _lead_in(
+    gen, x: torch.Tensor, style: torch.Tensor, har: torch.Tensor, pause: int, lead_in: LeadIn
+) -> torch.Tensor | None:
+    """The quiet opening of the segment, decoded on its own (see the module docstring).
+
+    Returns its samples (a whole number of frames, at most the pause), or None when
+    the segment is mostly pause, longer than `max_frames`, or the quiet part is too
+    short to be worth it.
+    """
+    frames = x.shape[-1]
+    end = -(-(pause + lead_in.context) // lead_in.bucket) * lead_in.bucket
+    if end >= frames or frames > lead_in.max_frames:
+        return None
+    began = time.perf_counter()
+    har_per_frame = math.prod(m.stride[0] for m in gen.ups)
+    with torch.inference_mode():
+        audio = generate(gen, x[..., :end], har[..., : end * har_per_frame + 1], Norms(style))
+        audio = audio[0].float().cpu()
+    spf = har_per_frame * gen.stft.hop_length
+    loud = torch.nonzero(audio.abs() > 10 ** (lead_in.quiet_db / 20))
+    onset = int(loud[0]) // spf if loud.numel() else end
+    quiet = min(pause, onset - 2)  # two frames' margin before the first sound
+    _LOGGER.debug(
+        "Lead-in: %d of %d pause frames quiet, in %.0f ms",
+        max(quiet, 0),
+        pause,
+        (time.perf_counter() - began) * 1000,
+    )
+    if quiet < lead_in.min_frames:
+        return None
+    return audio[: quiet * spf]
 
 
 def _front(network, input_ids: torch.Tensor, ref_s: torch.Tensor, speed: float):
@@ -139,8 +250,9 @@ def _front(network, input_ids: torch.Tensor, ref_s: torch.Tensor, speed: float):
     The text side (BERT, durations, alignment, F0 and energy, text encoder), the
     decoder's frame-rate blocks and the generator's source, as in kokoro's
     `KModel.forward_with_tokens` and `Decoder.forward`: returns the generator
-    input x [1, C, N] (N frames), the decoder style and the source spectrum
-    `har` [1, n_fft + 2, 60 N + 1].
+    input x [1, C, N] (N frames), the decoder style, the source spectrum
+    `har` [1, n_fft + 2, 60 N + 1] and the frames of the opening pause (the first
+    pad token's duration).
     """
     length = input_ids.shape[-1]
     d_en = network.bert_encoder(network.bert(input_ids)).transpose(-1, -2)
@@ -170,7 +282,8 @@ def _front(network, input_ids: torch.Tensor, ref_s: torch.Tensor, speed: float):
         x = run_block(block, x, norms)
         if block.upsample_type != "none":
             res = False
-    return x, style_dec, decoder.generator.source_spectrum(f0_curve)
+    pause = int(pred_dur[0]) * (x.shape[-1] // int(pred_dur.sum()))  # predictor frames -> x's
+    return x, style_dec, decoder.generator.source_spectrum(f0_curve), pause
 
 
 def _probe_stats(gen, x, har, norms: Norms, window: VocoderWindow, har_per_frame: int) -> None:
