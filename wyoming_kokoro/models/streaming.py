@@ -188,7 +188,8 @@ def synthesize_stream(
     gen = network.decoder.generator
     lead = _lead_in(gen, x, style_dec, har, pause, window) if window and first else None
     if lead is not None:
-        yield lead[: lead.numel() - _crossfade_samples(gen, window)]
+        fade = window.crossfade * _frame_sizes(gen)[1]
+        yield lead[: lead.numel() - fade]
     with torch.inference_mode():
         began = time.perf_counter()
         audio = generate(gen, x, har, Norms(style_dec))[0].float().cpu()
@@ -197,18 +198,23 @@ def synthesize_stream(
         yield audio
         return
     # The join lies inside the pause: blend the lead-in's last samples into the pass's.
-    fade = _crossfade_samples(gen, window)
     join = lead.numel()
     if fade:
-        ramp = (torch.arange(fade, dtype=torch.float32) + 0.5) / fade
-        blended = lead[join - fade :] * (1 - ramp) + audio[join - fade : join] * ramp
-        yield torch.cat([blended, audio[join:]])
+        yield torch.cat([_crossfade(lead[join - fade :], audio[join - fade : join]), audio[join:]])
     else:
         yield audio[join:]
 
 
-def _crossfade_samples(gen, lead_in: LeadIn) -> int:
-    return lead_in.crossfade * math.prod(m.stride[0] for m in gen.ups) * gen.stft.hop_length
+def _frame_sizes(gen) -> tuple[int, int]:
+    """(source spectrum columns, audio samples) per generator input frame."""
+    har_per_frame = math.prod(m.stride[0] for m in gen.ups)
+    return har_per_frame, har_per_frame * gen.stft.hop_length
+
+
+def _crossfade(outgoing: torch.Tensor, incoming: torch.Tensor) -> torch.Tensor:
+    """`outgoing` fading out while `incoming` (as long) fades in, linearly."""
+    ramp = (torch.arange(outgoing.numel(), dtype=torch.float32) + 0.5) / outgoing.numel()
+    return outgoing * (1 - ramp) + incoming * ramp
 
 
 def _lead_in(
@@ -225,11 +231,10 @@ def _lead_in(
     if end >= frames or frames > lead_in.max_frames:
         return None
     began = time.perf_counter()
-    har_per_frame = math.prod(m.stride[0] for m in gen.ups)
+    har_per_frame, spf = _frame_sizes(gen)
     with torch.inference_mode():
         audio = generate(gen, x[..., :end], har[..., : end * har_per_frame + 1], Norms(style))
         audio = audio[0].float().cpu()
-    spf = har_per_frame * gen.stft.hop_length
     loud = torch.nonzero(audio.abs() > 10 ** (lead_in.quiet_db / 20))
     onset = int(loud[0]) // spf if loud.numel() else end
     quiet = min(pause, onset - 2)  # two frames' margin before the first sound
@@ -321,10 +326,8 @@ def _windows(
 ) -> Iterator[torch.Tensor]:
     """Run the generator window by window, yielding crossfaded float32 CPU pieces."""
     frames = x.shape[-1]
-    har_per_frame = math.prod(m.stride[0] for m in gen.ups)
-    samples_per_frame = har_per_frame * gen.stft.hop_length
+    har_per_frame, samples_per_frame = _frame_sizes(gen)
     fade = window.crossfade * samples_per_frame
-    ramp = (torch.arange(fade, dtype=torch.float32) + 0.5) / fade if fade else None
     held: torch.Tensor | None = None  # the previous window's last `fade` samples
     cores = window_cores(frames, window)
     with torch.inference_mode():
@@ -349,7 +352,7 @@ def _windows(
         stop = (end - lo) * samples_per_frame
         parts = []
         if held is not None:
-            parts.append(held * (1 - ramp) + audio[begin - fade : begin] * ramp)
+            parts.append(_crossfade(held, audio[begin - fade : begin]))
         if last or not fade:
             parts.append(audio[begin:stop])
             held = None
