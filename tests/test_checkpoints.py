@@ -25,7 +25,7 @@ from wyoming_kokoro.models.streaming import synthesize_stream
 from wyoming_kokoro.models.v0_19 import V019Build
 from wyoming_kokoro.models.v1_0 import V10Build
 
-from .conftest import SHARED_KOKORO
+from .conftest import SHARED_KOKORO, run_python
 
 BUILDS: dict[str, VersionBuild] = {"v1_0": V10Build(), "v0_19": V019Build()}
 
@@ -207,3 +207,47 @@ def test_loading_holds_the_weights_once(fixture_weights) -> None:
     ).stdout
     growth = int(out.split()[-1])
     assert growth < 1.4 * weights.stat().st_size, (growth, weights.stat().st_size)
+
+
+IMPORTS_SCRIPT = """
+import sys
+from pathlib import Path
+
+from wyoming_kokoro.models.model import KokoroModel
+from wyoming_kokoro.models.{module} import {build}
+
+model = KokoroModel.load({build}(), Path({config!r}), Path({weights!r}), "cpu")
+audio = model.render("Hello there.", "a", Path({pack!r}), 1.0)
+print(audio.size, sorted(name for name in {unused!r} if name in sys.modules))
+"""
+
+UNUSED_AT_RUN_TIME = (
+    "torch._dynamo",
+    "torch.fx.experimental.symbolic_shapes",
+    "sympy",
+    "transformers",
+    "kokoro",
+)
+"""Modules a served model never needs: torch's compiler stack (torch._dynamo pulls in
+fx's symbolic shapes and sympy: 73 MiB resident, measured at load) and the reference
+packages."""
+
+
+@pytest.mark.parametrize(
+    ("folder", "module", "build"), [("v1_0", "v1_0", "V10Build"), ("v0_19", "v0_19", "V019Build")]
+)
+def test_a_served_model_imports_no_compiler_stack(fixture_weights, folder, module, build) -> None:
+    """Building the network on the meta device used to run torch's Python reference
+    kernels for the random initialisers and weight norm, and they import torch._dynamo."""
+    pack = next((SHARED_KOKORO / folder / "voices").glob("af_*.pt"))
+    script = IMPORTS_SCRIPT.format(
+        module=module,
+        build=build,
+        config=str(SHARED_KOKORO / folder / "config.json"),
+        weights=str(fixture_weights[folder]),
+        pack=str(pack),
+        unused=UNUSED_AT_RUN_TIME,
+    )
+    size, unused = run_python(script, cwd=Path(__file__).parent).split(" ", 1)
+    assert int(size) > 24000 * 0.4, "the model spoke"
+    assert unused.strip() == "[]"
