@@ -100,7 +100,7 @@ def test_a_reply_opens_with_the_lead_in_and_says_its_words(generation) -> None:
         model.build, model.network, model.symbols, ModelOptions(vocoder_window=long_lead_in)
     )
     text = "Turn on the kitchen lights. " * 21  # more than one pass (510 tokens)
-    reply = list(model.render_pieces(text, "a", pack_path, 1.0, opens_reply=True))
+    reply = list(model.render_pieces(text, "a", pack_path, 1.0, player_idle=True))
     plain = list(model.render_pieces(text, "a", pack_path, 1.0))
     assert len(plain) >= 2, "the text is cut into several passes"
     assert len(reply) == len(plain) + 1

@@ -164,14 +164,15 @@ class KokoroModel:
         cancelled: Callable[[], bool] = lambda: False,
         progressed: Callable[[], None] = lambda: None,
         volume: float = 1.0,
-        opens_reply: bool = False,
+        player_idle: bool = False,
     ) -> Iterator[np.ndarray]:
         """Speak `text` with a voice or blend, as 16-bit PCM pieces at 24 kHz.
 
         `packs` is one pack's path, or (path, weight) pairs whose weights sum to 1.
         `volume` is a gain applied before the conversion to 16 bits (which clips).
-        `opens_reply`: this text is the start of a reply, so nothing is playing yet and
-        its first pass may send its opening pause ahead (`streaming.LeadIn`).
+        `player_idle`: nothing is playing now (this text starts a reply, or the player
+        has played all the reply had so far), so its first pass may send its opening
+        pause ahead (`streaming.LeadIn`).
         Text too long for one pass is cut into several passes, so nothing is
         dropped; each pass yields its audio as the vocoder makes it (see
         `vocoder_window`), so the first sound can go out before the sentence is
@@ -199,7 +200,7 @@ class KokoroModel:
                 style,
                 speed,
                 self.options.vocoder_window,
-                first=opens_reply and index == 0,
+                first=player_idle and index == 0,
             ):
                 _LOGGER.debug(
                     "Inference: %d tokens -> %.2f s of audio in %.0f ms",

@@ -27,7 +27,8 @@ over windows of its input frames (one frame = 300 samples = 12.5 ms at 24 kHz):
 
 The default is neither: whole-sentence decoding with a *lead-in* (`LeadIn`). Every
 Kokoro sentence begins with the pause its first (pad) token is given, 0.2-0.4 s
-before the first word. On a reply's first pass the generator is run once over
+before the first word. On a pass the player is waiting for (a reply's first, or
+a later one once the player has played all it had) the generator is run once over
 that pause plus `context` frames, with its own statistics, and the part of it
 that is still quiet (below `quiet_db`) goes out at once; then the whole pass
 runs, and its audio from there on follows, crossfaded inside the pause. The
@@ -163,9 +164,9 @@ def synthesize_stream(
     [1, 256] style vector. With `window=None` the segment is decoded whole and
     yielded as one piece: kokoro's `KModel.forward_with_tokens` output (to float
     rounding in fp32) through the faster generator of `vocoder`. With a `LeadIn`
-    it is decoded whole too, and when `first` (a reply's first pass: somebody is
-    waiting for the first sound) its opening pause goes out ahead as a piece of
-    its own. Deterministic: the vocoder noise is seeded with `NOISE_SEED` as in
+    it is decoded whole too, and when `first` (nothing is playing: a reply's first
+    pass, or one the player ran dry before) its opening pause goes out ahead as a
+    piece of its own. Deterministic: the vocoder noise is seeded with `NOISE_SEED` as in
     the whole pass.
     """
     if not 0 < len(token_ids) <= MAX_TOKENS:
