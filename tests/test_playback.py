@@ -148,9 +148,9 @@ def test_a_stream_sentence_leads_only_when_the_player_has_run_dry(weights_dir, l
     leads.clear()
     played = _serve_stream(weights_dir, fast_llm)
     assert leads == [True, False], "the first sentence was still playing: no lead-in needed"
-    # Either way the second sentence is all there and says the same: the lead-in only
-    # made its opening pause's noise floor (below -50 dBFS) separately.
+    # Either way the second sentence is all there and says the same: a lead-in (it goes
+    # ahead where this machine makes it quickly enough: tests/test_lead_in.py) only
+    # makes its opening pause's noise floor (below -50 dBFS) separately.
     assert waited.size == played.size > 0.5 * RATE
     assert np.abs(played.astype(np.int32)).max() > 3000
     assert np.abs(waited.astype(np.int32) - played).max() < 32768 * 10 ** (-50 / 20)
-    assert not np.array_equal(waited, played), "the lead-in did run"

@@ -22,7 +22,7 @@ from .g2p import Phonemizer
 from .g2p.lexicon_g2p import LexiconPhonemizer, misaki_markup
 from .network import SAMPLE_RATE, KokoroNetwork
 from .segments import plan_segments
-from .streaming import synthesize_stream
+from .streaming import GeneratorPace, synthesize_stream
 from .vocoder import generator_dtype, precision_for, prepare
 from .voicepacks import read_voice_pack
 
@@ -75,6 +75,8 @@ class KokoroModel:
         self._phonemizers: dict[str, Phonemizer] = {}
         self._packs: dict[Path, torch.Tensor] = {}
         self._blends: OrderedDict[tuple[tuple[Path, float], ...], torch.Tensor] = OrderedDict()
+        self.pace = GeneratorPace()
+        """This model's generator speed here, for the lead-in's choice (`streaming.LeadIn`)."""
 
     @classmethod
     def load(
@@ -201,6 +203,7 @@ class KokoroModel:
                 speed,
                 self.options.vocoder_window,
                 first=player_idle and index == 0,
+                pace=self.pace,
             ):
                 _LOGGER.debug(
                     "Inference: %d tokens -> %.2f s of audio in %.0f ms",
