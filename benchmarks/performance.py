@@ -329,6 +329,7 @@ async def measure_ours(uri: str, pid: int, runs: int, requests: int) -> dict[str
     figures["rss_before_requests"] = rss[0]
     figures["rss_after_requests"] = rss[-1]
     figures["rss_growth"] = rss[-1] / rss[0] - 1
+    figures["rss_growth_second_half"] = rss[-1] / rss[len(rss) // 2] - 1  # flat, or still rising
     figures["requests"] = requests
     figures["peak_rss_v1"] = memory(pid)["VmHWM"]
     for text in (S1, S3):  # now the other generation too
@@ -484,7 +485,8 @@ def main() -> None:
         f"{figures['s1_stall'] * 1000:.0f} ms for late pieces; stock's whole S1: "
         f"{figures['s1_stock_s'] + figures['s1_stock_onset_s']:.3f} s); RSS "
         f"{figures['rss_before_requests'] / mib:.0f} -> {figures['rss_after_requests'] / mib:.0f}"
-        f" MiB over {args.requests} requests"
+        f" MiB over {args.requests} requests ({figures['rss_growth_second_half']:+.1%} in the"
+        " second half)"
     )
     if args.peer:
         print(

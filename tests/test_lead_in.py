@@ -98,8 +98,8 @@ def _paced(seconds_per_frame: float) -> GeneratorPace:
 
 
 def test_the_lead_in_goes_ahead_only_where_it_pays(generation) -> None:
-    """It costs its own pass: a generator too slow to make the pause in half the pause's
-    time would delay the sentence's end more than it brings the words forward."""
+    """It costs its own pass: with a generator too slow to make the pause well before it
+    has played, the words would come later than with the sentence sent whole."""
     model, pack_path = generation
     ids, style = _segment(model, pack_path, "Turn on the kitchen lights.")
     (whole,) = synthesize_stream(model.network, ids, style, 1.0, None)

@@ -125,15 +125,17 @@ class LeadIn:
       characters (`--first-clause-chars`).
     - `min_frames`: a shorter quiet lead-in is not worth sending on its own.
     - `crossfade`: frames at the join, inside the pause.
-    - `payback`: the lead-in goes ahead only where it sends at least this many times
-      the time its own pass is expected to take (`GeneratorPace`, this process's
-      recent passes). Its words come sooner by what it sends less what it costs,
-      and the sentence ends later by its cost: with 2 it must bring the words
-      forward by at least as much as it delays the end. Measured with S1 (0.25 s
-      sent): a 2-core Xeon with AMX made the 64-frame lead-in in about 90 ms and
-      the words were heard 0.17 s sooner; a 2-core EPYC with AVX512-BF16 but no AMX
-      needed 177 ms, and the words came no sooner (0.79-0.83 against 0.80 s) while
-      S1 ended 0.25 s later. 0 sends it always.
+    - `payback`: the lead-in goes ahead only where what it sends is at least this
+      many times the time its own pass is expected to take (`GeneratorPace`, this
+      process's recent passes). The words come sooner by what it sends less what it
+      costs, so above 1 they come sooner; the margin covers the estimate of what it
+      sends, which takes the pause less four frames, while the quiet part often
+      ends a little earlier (22 of S1's 28 pause frames). Measured with S1 (0.25 s
+      sent; one server of each kind, requests interleaved): a 2-core Xeon with AMX
+      made the 64-frame lead-in in about 90 ms and the words were heard 0.17 s
+      sooner; a 2-core EPYC with AVX512-BF16 but no AMX needed 175-230 ms, the
+      words came 0.07-0.10 s sooner and S1 ended 0.15-0.18 s later; capped at AVX2
+      (fp32) the words came 0.17 s later (1.62 against 1.45 s). 0 sends it always.
     """
 
     context: int = 32
@@ -142,7 +144,7 @@ class LeadIn:
     max_frames: int = 320
     min_frames: int = 8
     crossfade: int = 2
-    payback: float = 2.0
+    payback: float = 1.25
 
     def __post_init__(self) -> None:
         if min(self.context, self.bucket, self.max_frames) < 1 or not (
