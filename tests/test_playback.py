@@ -25,44 +25,36 @@ from wyoming_kokoro.models.model import KokoroModel
 from wyoming_kokoro.playback import PlaybackClock
 from wyoming_kokoro.server import make_engine
 
-from .conftest import free_port, server_args
+from .conftest import FakeClock, free_port, server_args
 
 RATE = 24000
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_clock_plays_what_was_rendered_in_real_time() -> None:
-    time = FakeTime()
-    clock = PlaybackClock(now=time)
+    wall = FakeClock()
+    clock = PlaybackClock(now=wall)
     assert not clock.played_out(), "nothing has played before the first audio"
-    time.now += 5
+    wall.now += 5
     assert not clock.played_out()
     clock.rendered(RATE // 2)  # half a second; the player starts now
     clock.rendered(RATE)  # and one more second, moments later
-    time.now += 1.4
+    wall.now += 1.4
     assert not clock.played_out()
-    time.now += 0.1
-    assert clock.played_out(), "1.5 s of audio has played 1.5 s after it started"
+    wall.now += 0.11
+    assert clock.played_out(), "1.5 s of audio has played just after 1.5 s"
     clock.rendered(RATE)  # the next sentence's audio: the player has more again
     assert not clock.played_out()
-    time.now += 1
+    wall.now += 1
     assert clock.played_out()
 
 
 def test_an_empty_piece_does_not_start_the_player() -> None:
-    time = FakeTime()
-    clock = PlaybackClock(now=time)
+    wall = FakeClock()
+    clock = PlaybackClock(now=wall)
     clock.rendered(0)
-    time.now += 1
+    wall.now += 1
     clock.rendered(RATE)
-    time.now += 0.5
+    wall.now += 0.5
     assert not clock.played_out(), "the second started at the first real piece"
 
 
