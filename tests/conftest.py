@@ -35,16 +35,6 @@ TEST_WEIGHTS_TOOL = SHARED / "tools" / "test_weights.py"
 SAMPLE_RATE = 24000
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand (`clock.now += seconds`)."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

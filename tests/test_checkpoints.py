@@ -225,12 +225,12 @@ UNUSED_AT_RUN_TIME = (
     "torch._dynamo",
     "torch.fx.experimental.symbolic_shapes",
     "sympy",
-    "transformers",
     "kokoro",
 )
 """Modules a served model never needs: torch's compiler stack (torch._dynamo pulls in
 fx's symbolic shapes and sympy: 73 MiB resident, measured at load) and the reference
-packages."""
+package. (Not transformers: spaCy imports it through spacy-curated-transformers where
+that plugin is installed, as the test extras have it.)"""
 
 
 @pytest.mark.parametrize(

@@ -29,12 +29,20 @@ from wyoming_kokoro.health import HEALTH_EVENT, InferenceWatch
 from wyoming_kokoro.listener import Listener
 from wyoming_kokoro.server import make_engine
 
-from .conftest import FakeClock, free_port, server_args
+from .conftest import free_port, server_args
 
 # The console script beside this interpreter (the venv may not be on PATH).
 HEALTHCHECK = str(Path(sys.executable).with_name("wyoming-kokoro-healthcheck"))
 if not Path(HEALTHCHECK).exists():
     HEALTHCHECK = shutil.which("wyoming-kokoro-healthcheck") or HEALTHCHECK
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_watch_is_healthy_while_jobs_progress_and_unhealthy_when_one_stalls() -> None:

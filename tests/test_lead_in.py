@@ -13,7 +13,7 @@ import torch
 
 from wyoming_kokoro.models.model import KokoroModel, ModelOptions
 from wyoming_kokoro.models.segments import plan_segments
-from wyoming_kokoro.models.streaming import LEAD_IN, GeneratorPace, LeadIn, synthesize_stream
+from wyoming_kokoro.models.streaming import LEAD_IN, LeadIn, synthesize_stream
 from wyoming_kokoro.models.v0_19 import V019Build
 from wyoming_kokoro.models.v1_0 import V10Build
 from wyoming_kokoro.models.vocoder import precision_for
@@ -91,50 +91,16 @@ def test_a_sentence_that_is_mostly_pause_or_long_goes_whole(generation, too) -> 
     assert len(list(synthesize_stream(model.network, ids, style, 1.0, LEAD_IN, first=True))) == 2
 
 
-def _paced(seconds_per_frame: float) -> GeneratorPace:
-    pace = GeneratorPace()
-    pace.record(100, 100 * seconds_per_frame)
-    return pace
-
-
-def test_the_lead_in_goes_ahead_only_where_it_pays(generation) -> None:
-    """It costs its own pass: with a generator too slow to make the pause well before it
-    has played, the words would come later than with the sentence sent whole."""
-    model, pack_path = generation
-    ids, style = _segment(model, pack_path, "Turn on the kitchen lights.")
-    (whole,) = synthesize_stream(model.network, ids, style, 1.0, None)
-    slow, fast = _paced(0.050), _paced(0.0005)  # 64 frames: 3.2 s and 32 ms
-    (piece,) = synthesize_stream(model.network, ids, style, 1.0, LEAD_IN, first=True, pace=slow)
-    assert torch.equal(piece, whole)
-    pieces = list(synthesize_stream(model.network, ids, style, 1.0, LEAD_IN, first=True, pace=fast))
-    assert len(pieces) == 2 and torch.equal(torch.cat(pieces)[-1000:], whole[-1000:])
-    # Each pass taught the paces this machine's figure: both now expect the same.
-    assert slow.estimate(64) < 3.2 * 0.8 and fast.estimate(64) > 0.032
-    always = LeadIn(payback=0)
-    assert len(list(synthesize_stream(model.network, ids, style, 1.0, always, True, slow))) == 2
-
-
-def test_the_pace_follows_the_recent_passes() -> None:
-    pace = GeneratorPace(weight=0.5)
-    assert pace.estimate(64) is None, "no figure before a pass: the lead-in goes ahead"
-    pace.record(100, 0.2)
-    assert pace.estimate(50) == pytest.approx(0.1)
-    pace.record(100, 0.4)  # a slower pass moves it halfway
-    assert pace.estimate(100) == pytest.approx(0.3)
-    pace.record(0, 5.0)  # nothing to learn from an empty pass
-    assert pace.estimate(100) == pytest.approx(0.3)
-
-
 def test_a_reply_opens_with_the_lead_in_and_says_its_words(generation) -> None:
     """Through `render_pieces`, as the server calls it: only the reply's first pass leads."""
     model, pack_path = generation
     # A first pass of 510 tokens, longer than the default lead-in's `max_frames`.
-    long_lead_in = LeadIn(max_frames=10_000, payback=0)  # whatever this machine's pace
+    long_lead_in = LeadIn(max_frames=10_000)
     model = KokoroModel(
         model.build, model.network, model.symbols, ModelOptions(vocoder_window=long_lead_in)
     )
     text = "Turn on the kitchen lights. " * 21  # more than one pass (510 tokens)
-    reply = list(model.render_pieces(text, "a", pack_path, 1.0, player_idle=True))
+    reply = list(model.render_pieces(text, "a", pack_path, 1.0, opens_reply=True))
     plain = list(model.render_pieces(text, "a", pack_path, 1.0))
     assert len(plain) >= 2, "the text is cut into several passes"
     assert len(reply) == len(plain) + 1
@@ -146,15 +112,7 @@ def test_a_reply_opens_with_the_lead_in_and_says_its_words(generation) -> None:
 
 @pytest.mark.parametrize(
     "settings",
-    [
-        {"context": 0},
-        {"bucket": 0},
-        {"crossfade": 8},
-        {"crossfade": -1},
-        {"max_frames": 0},
-        {"payback": -1},
-        {"payback": float("nan")},
-    ],
+    [{"context": 0}, {"bucket": 0}, {"crossfade": 8}, {"crossfade": -1}, {"max_frames": 0}],
 )
 def test_bad_lead_ins_are_refused(settings) -> None:
     with pytest.raises(ValueError):

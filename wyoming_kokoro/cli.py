@@ -104,9 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "vocoder_window",
-        "how a sentence's audio is cut into pieces: lead-in (whole sentences; when nothing "
-        "is playing, a sentence's opening pause goes out while it renders, where the CPU makes "
-        "it fast enough), off (whole sentences), or "
+        "how a sentence's audio is cut into pieces: lead-in (whole sentences; a reply's "
+        "opening pause goes out while its first sentence renders), off (whole sentences), or "
         "the experimental windowed vocoder: probes (close to whole decoding) or fast (sooner, "
         f"sounds different) (default: {defaults.vocoder_window})",
         metavar="MODE",

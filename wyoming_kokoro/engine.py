@@ -30,7 +30,6 @@ from .models.files import FileStore
 from .models.manager import ModelManager
 from .models.pausing import PassAbandoned
 from .models.voices import Voice, VoiceRegistry
-from .playback import PlaybackClock
 from .scheduler import MAX_REQUESTS, MAX_WAIT_S, InferenceScheduler
 from .voices.presets import PresetSpec, resolve_presets
 from .voices.selection import Style, VoiceResolver, VoiceSelection
@@ -229,7 +228,6 @@ class SpeechEngine:
         style: Style,
         text: str,
         new_request: bool = False,
-        playback: PlaybackClock | None = None,
     ) -> SentenceAudio:
         """Queue one sentence for `client`; its audio arrives piece by piece (16-bit, 24 kHz).
 
@@ -239,8 +237,6 @@ class SpeechEngine:
         `drop(client)` forgets what a vanished client still had queued. `new_request`
         marks a reply's first sentence: it raises BusyError if too many requests are
         waiting already, and it may send its opening pause ahead (`--vocoder-window`).
-        So may a later sentence of the reply whose `playback` clock says, when the
-        sentence starts rendering, that the client has played all it was sent.
         """
         voice = selection.primary
         speed = self.speed if selection.speed is None else selection.speed
@@ -262,14 +258,12 @@ class SpeechEngine:
                     cancelled,
                     self.watch.progressed,
                     volume=volume,
-                    player_idle=new_request or (playback is not None and playback.played_out()),
+                    opens_reply=new_request,
                 )
                 try:
                     for pcm in pieces:
                         audio.emit(pcm)
                         samples += pcm.size
-                        if playback is not None:
-                            playback.rendered(pcm.size)
                 except PassAbandoned:  # its client left mid-pass: nothing more to send
                     pass
             return samples

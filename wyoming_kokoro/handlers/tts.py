@@ -44,7 +44,6 @@ from ..engine import SentenceAudio, SpeechEngine
 from ..errors import BadTextError, ProtocolError, ShuttingDownError, UserFacingError
 from ..health import HEALTH_EVENT
 from ..models.network import SAMPLE_RATE
-from ..playback import PlaybackClock
 from ..text.pipeline import TextPipeline, TextStream
 from ..voices.selection import Style, VoiceSelection
 from .framing import FrameLimits, SafeEventHandler
@@ -142,7 +141,6 @@ class KokoroEventHandler(SafeEventHandler):
         self._text_stream: TextStream | None = None
         self._stream_chars = 0
         self._stream_log: RequestLog | None = None
-        self._stream_playback = PlaybackClock()
         # With streaming off, a client that streams anyway is served from its full-text copy.
         self._ignored_stream = False
         self.idle_timeout = options.idle_timeout
@@ -218,9 +216,7 @@ class KokoroEventHandler(SafeEventHandler):
             raise BadTextError("the text contains nothing that can be spoken")
         log = RequestLog(selection.name, selection.version, streamed=False, characters=len(text))
         self._enqueue(
-            self._utterance(
-                selection, style, sentences, log, PlaybackClock(), streamed=False, new_request=True
-            )
+            self._utterance(selection, style, sentences, log, streamed=False, new_request=True)
         )
 
     async def _start_stream(self, event: Event) -> None:
@@ -240,7 +236,6 @@ class KokoroEventHandler(SafeEventHandler):
         self._stream_chars = 0
         self._stream_sentences = 0
         self._stream_log = RequestLog(selection.name, selection.version, streamed=True)
-        self._stream_playback = PlaybackClock()
 
     def _stream_chunk(self, text: str) -> None:
         if self._ignored_stream:
@@ -281,7 +276,6 @@ class KokoroEventHandler(SafeEventHandler):
                 self._stream_style,
                 [sentence],
                 self._stream_log,
-                self._stream_playback,
                 streamed=True,
                 new_request=first,
             )
@@ -293,20 +287,12 @@ class KokoroEventHandler(SafeEventHandler):
         style: Style,
         sentences: list[str],
         log: RequestLog,
-        playback: PlaybackClock,
         streamed: bool,
         new_request: bool,
     ) -> _Utterance:
         """Submit the sentences for rendering now (the first may be refused as busy)."""
         audio = [
-            self.engine.submit(
-                self,
-                selection,
-                style,
-                sentence,
-                new_request and index == 0,
-                playback,
-            )
+            self.engine.submit(self, selection, style, sentence, new_request and index == 0)
             for index, sentence in enumerate(sentences)
         ]
         return _Utterance(sentences, audio, log, streamed)

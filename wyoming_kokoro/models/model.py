@@ -22,7 +22,7 @@ from .g2p import Phonemizer
 from .g2p.lexicon_g2p import LexiconPhonemizer, misaki_markup
 from .network import SAMPLE_RATE, KokoroNetwork
 from .segments import plan_segments
-from .streaming import GeneratorPace, synthesize_stream
+from .streaming import synthesize_stream
 from .vocoder import generator_dtype, precision_for, prepare
 from .voicepacks import read_voice_pack
 
@@ -75,8 +75,6 @@ class KokoroModel:
         self._phonemizers: dict[str, Phonemizer] = {}
         self._packs: dict[Path, torch.Tensor] = {}
         self._blends: OrderedDict[tuple[tuple[Path, float], ...], torch.Tensor] = OrderedDict()
-        self.pace = GeneratorPace()
-        """This model's generator speed here, for the lead-in's choice (`streaming.LeadIn`)."""
 
     @classmethod
     def load(
@@ -166,15 +164,14 @@ class KokoroModel:
         cancelled: Callable[[], bool] = lambda: False,
         progressed: Callable[[], None] = lambda: None,
         volume: float = 1.0,
-        player_idle: bool = False,
+        opens_reply: bool = False,
     ) -> Iterator[np.ndarray]:
         """Speak `text` with a voice or blend, as 16-bit PCM pieces at 24 kHz.
 
         `packs` is one pack's path, or (path, weight) pairs whose weights sum to 1.
         `volume` is a gain applied before the conversion to 16 bits (which clips).
-        `player_idle`: nothing is playing now (this text starts a reply, or the player
-        has played all the reply had so far), so its first pass may send its opening
-        pause ahead (`streaming.LeadIn`).
+        `opens_reply`: this text is the start of a reply, so nothing is playing yet and
+        its first pass may send its opening pause ahead (`streaming.LeadIn`).
         Text too long for one pass is cut into several passes, so nothing is
         dropped; each pass yields its audio as the vocoder makes it (see
         `vocoder_window`), so the first sound can go out before the sentence is
@@ -202,8 +199,7 @@ class KokoroModel:
                 style,
                 speed,
                 self.options.vocoder_window,
-                first=player_idle and index == 0,
-                pace=self.pace,
+                first=opens_reply and index == 0,
             ):
                 _LOGGER.debug(
                     "Inference: %d tokens -> %.2f s of audio in %.0f ms",

@@ -27,8 +27,7 @@ over windows of its input frames (one frame = 300 samples = 12.5 ms at 24 kHz):
 
 The default is neither: whole-sentence decoding with a *lead-in* (`LeadIn`). Every
 Kokoro sentence begins with the pause its first (pad) token is given, 0.2-0.4 s
-before the first word. On a pass the player is waiting for (a reply's first, or
-a later one once the player has played all it had) the generator is run once over
+before the first word. On a reply's first pass the generator is run once over
 that pause plus `context` frames, with its own statistics, and the part of it
 that is still quiet (below `quiet_db`) goes out at once; then the whole pass
 runs, and its audio from there on follows, crossfaded inside the pause. The
@@ -51,18 +50,11 @@ from dataclasses import dataclass
 import torch
 
 from .decoder_blocks import block_dtype, run_block
-from .network import MAX_TOKENS, NOISE_SEED, SAMPLE_RATE
+from .network import MAX_TOKENS, NOISE_SEED
 from .pausing import pause_point
 from .vocoder import Norms, generate
 
-__all__ = [
-    "DEFAULT_WINDOW",
-    "LEAD_IN",
-    "GeneratorPace",
-    "LeadIn",
-    "VocoderWindow",
-    "synthesize_stream",
-]
+__all__ = ["DEFAULT_WINDOW", "LEAD_IN", "LeadIn", "VocoderWindow", "synthesize_stream"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,17 +117,6 @@ class LeadIn:
       characters (`--first-clause-chars`).
     - `min_frames`: a shorter quiet lead-in is not worth sending on its own.
     - `crossfade`: frames at the join, inside the pause.
-    - `payback`: the lead-in goes ahead only where what it sends is at least this
-      many times the time its own pass is expected to take (`GeneratorPace`, this
-      process's recent passes). The words come sooner by what it sends less what it
-      costs, so above 1 they come sooner; the margin covers the estimate of what it
-      sends, which takes the pause less four frames, while the quiet part often
-      ends a little earlier (22 of S1's 28 pause frames). Measured with S1 (0.25 s
-      sent; one server of each kind, requests interleaved): a 2-core Xeon with AMX
-      made the 64-frame lead-in in about 90 ms and the words were heard 0.17 s
-      sooner; a 2-core EPYC with AVX512-BF16 but no AMX needed 175-230 ms, the
-      words came 0.07-0.10 s sooner and S1 ended 0.15-0.18 s later; capped at AVX2
-      (fp32) the words came 0.17 s later (1.62 against 1.45 s). 0 sends it always.
     """
 
     context: int = 32
@@ -144,45 +125,12 @@ class LeadIn:
     max_frames: int = 320
     min_frames: int = 8
     crossfade: int = 2
-    payback: float = 1.25
 
     def __post_init__(self) -> None:
         if min(self.context, self.bucket, self.max_frames) < 1 or not (
             0 <= self.crossfade < self.min_frames
         ):
             raise ValueError("a lead-in needs context, and a crossfade shorter than it")
-        if not self.payback >= 0:
-            raise ValueError("a lead-in's payback is a ratio of at least 0")
-
-
-class GeneratorPace:
-    """How long the generator takes per frame in this process, from its recent passes.
-
-    The generator's time is close to proportional to its frames (measured on a
-    2-core EPYC, bf16: 2.5-2.9 ms a frame from 48 to 320 frames, 3.1 at 32), so one
-    figure predicts a lead-in's cost. It is a moving average (`weight` for the
-    newest pass) because the machine is what it is, but a pass that another
-    client's sentence was served inside (`pausing`) counts that time too; the next
-    few passes wash such a reading out. Used from the inference thread only.
-    """
-
-    def __init__(self, weight: float = 0.3) -> None:
-        self.weight = weight
-        self.seconds_per_frame: float | None = None
-
-    def record(self, frames: int, seconds: float) -> None:
-        """A generator pass of `frames` frames took `seconds`."""
-        if frames < 1:
-            return
-        pace = seconds / frames
-        previous = self.seconds_per_frame
-        self.seconds_per_frame = (
-            pace if previous is None else previous + self.weight * (pace - previous)
-        )
-
-    def estimate(self, frames: int) -> float | None:
-        """Seconds a pass of `frames` frames should take; None before any pass."""
-        return None if self.seconds_per_frame is None else self.seconds_per_frame * frames
 
 
 LEAD_IN = LeadIn()
@@ -208,7 +156,6 @@ def synthesize_stream(
     speed: float,
     window: LeadIn | VocoderWindow | None = DEFAULT_WINDOW,
     first: bool = False,
-    pace: GeneratorPace | None = None,
 ) -> Iterator[torch.Tensor]:
     """Speak one segment as mono float32 CPU pieces at 24 kHz, first audio early.
 
@@ -216,11 +163,10 @@ def synthesize_stream(
     [1, 256] style vector. With `window=None` the segment is decoded whole and
     yielded as one piece: kokoro's `KModel.forward_with_tokens` output (to float
     rounding in fp32) through the faster generator of `vocoder`. With a `LeadIn`
-    it is decoded whole too, and when `first` (nothing is playing: a reply's first
-    pass, or one the player ran dry before) its opening pause goes out ahead as a
-    piece of its own, if `pace` (the generator's, recorded here) says it pays
-    (`LeadIn.payback`; without a pace it always goes). Deterministic: the vocoder
-    noise is seeded with `NOISE_SEED` as in the whole pass.
+    it is decoded whole too, and when `first` (a reply's first pass: somebody is
+    waiting for the first sound) its opening pause goes out ahead as a piece of
+    its own. Deterministic: the vocoder noise is seeded with `NOISE_SEED` as in
+    the whole pass.
     """
     if not 0 < len(token_ids) <= MAX_TOKENS:
         raise ValueError(f"segment of {len(token_ids)} tokens; expected 1..{MAX_TOKENS}")
@@ -240,17 +186,14 @@ def synthesize_stream(
         yield from _windows(network.decoder.generator, x, style_dec, har, window)
         return
     gen = network.decoder.generator
-    lead = _lead_in(gen, x, style_dec, har, pause, window, pace) if window and first else None
+    lead = _lead_in(gen, x, style_dec, har, pause, window) if window and first else None
     if lead is not None:
         fade = window.crossfade * _frame_sizes(gen)[1]
         yield lead[: lead.numel() - fade]
     with torch.inference_mode():
         began = time.perf_counter()
         audio = generate(gen, x, har, Norms(style_dec))[0].float().cpu()
-    took = time.perf_counter() - began
-    if pace is not None:
-        pace.record(x.shape[-1], took)
-    _LOGGER.debug("Vocoder: whole pass in %.0f ms", took * 1000)
+    _LOGGER.debug("Vocoder: whole pass in %.0f ms", (time.perf_counter() - began) * 1000)
     if lead is None:
         yield audio
         return
@@ -275,36 +218,23 @@ def _crossfade(outgoing: torch.Tensor, incoming: torch.Tensor) -> torch.Tensor:
 
 
 def _lead_in(
-    gen,
-    x: torch.Tensor,
-    style: torch.Tensor,
-    har: torch.Tensor,
-    pause: int,
-    lead_in: LeadIn,
-    pace: GeneratorPace | None = None,
+    gen, x: torch.Tensor, style: torch.Tensor, har: torch.Tensor, pause: int, lead_in: LeadIn
 ) -> torch.Tensor | None:
     """The quiet opening of the segment, decoded on its own (see the module docstring).
 
     Returns its samples (a whole number of frames, at most the pause), or None when
-    the segment is mostly pause, longer than `max_frames`, the quiet part is too
-    short to be worth it, or `pace` expects its pass to cost more than it pays back.
+    the segment is mostly pause, longer than `max_frames`, or the quiet part is too
+    short to be worth it.
     """
     frames = x.shape[-1]
     end = -(-(pause + lead_in.context) // lead_in.bucket) * lead_in.bucket
     if end >= frames or frames > lead_in.max_frames:
         return None
-    har_per_frame, spf = _frame_sizes(gen)
-    cost = pace.estimate(end) if pace is not None else None
-    sends = (pause - 2 - lead_in.crossfade) * spf / SAMPLE_RATE  # at most, less the margins
-    if cost is not None and sends < lead_in.payback * cost:
-        _LOGGER.debug("Lead-in skipped: %.2f s to send, %.0f ms to make", sends, cost * 1000)
-        return None
     began = time.perf_counter()
+    har_per_frame, spf = _frame_sizes(gen)
     with torch.inference_mode():
         audio = generate(gen, x[..., :end], har[..., : end * har_per_frame + 1], Norms(style))
         audio = audio[0].float().cpu()
-    if pace is not None:
-        pace.record(end, time.perf_counter() - began)
     loud = torch.nonzero(audio.abs() > 10 ** (lead_in.quiet_db / 20))
     onset = int(loud[0]) // spf if loud.numel() else end
     quiet = min(pause, onset - 2)  # two frames' margin before the first sound
