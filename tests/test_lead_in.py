@@ -3,22 +3,36 @@
 A reply's first pass sends the quiet opening pause ahead, and then the whole
 pass's audio: what a player hears is the whole pass's length, the words are the
 whole pass's samples exactly, and what went ahead is the pause, quiet. Both
-generations, in the server's own precision (bf16 where the CPU has it).
+generations, in the server's own precision (bf16 where the CPU has it). The
+default ("auto") leads in only where the generator is fast enough for it to pay,
+and no reply leads in while another request's first sentence waits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
+import numpy as np
 import pytest
 import torch
 
+from wyoming_kokoro.cli import parse_settings
 from wyoming_kokoro.models.model import KokoroModel, ModelOptions
 from wyoming_kokoro.models.segments import plan_segments
-from wyoming_kokoro.models.streaming import LEAD_IN, LeadIn, synthesize_stream
+from wyoming_kokoro.models.streaming import (
+    DEFAULT_WINDOW,
+    LEAD_IN,
+    VOCODER_MODES,
+    LeadIn,
+    for_generator,
+    synthesize_stream,
+)
 from wyoming_kokoro.models.v0_19 import V019Build
 from wyoming_kokoro.models.v1_0 import V10Build
 from wyoming_kokoro.models.vocoder import precision_for
 
-from .conftest import SHARED_KOKORO
+from .conftest import SHARED_KOKORO, server_args
 
 pytestmark = pytest.mark.slow
 
@@ -117,3 +131,68 @@ def test_a_reply_opens_with_the_lead_in_and_says_its_words(generation) -> None:
 def test_bad_lead_ins_are_refused(settings) -> None:
     with pytest.raises(ValueError):
         LeadIn(**settings)
+
+
+def test_the_automatic_lead_in_is_kept_only_where_the_generator_is_fast() -> None:
+    auto, forced = VOCODER_MODES["auto"], VOCODER_MODES["lead-in"]
+    assert isinstance(auto, LeadIn) and not auto.always and forced.always
+    assert for_generator(auto, "cpu", "fp32") is None, "AVX2 boxes, a Raspberry Pi"
+    assert for_generator(auto, "cpu", "bf16") is auto
+    assert for_generator(auto, "cuda", "fp32") is auto
+    assert for_generator(forced, "cpu", "fp32") is forced, "asked for: always"
+    assert for_generator(None, "cpu", "bf16") is None
+    assert for_generator(DEFAULT_WINDOW, "cpu", "fp32") is DEFAULT_WINDOW
+
+
+def test_an_fp32_model_with_the_automatic_lead_in_sends_each_pass_whole(fixture_weights) -> None:
+    folder = "v1_0"
+    options = ModelOptions(vocoder_window=VOCODER_MODES["auto"], precision="fp32")
+    model = KokoroModel.load(
+        V10Build(), SHARED_KOKORO / folder / "config.json", fixture_weights[folder], "cpu", options
+    )
+    assert model.options.vocoder_window is None
+    pack_path = SHARED_KOKORO / folder / "voices" / "af_heart.pt"
+    (whole,) = model.render_pieces(
+        "Turn on the kitchen lights.", "a", pack_path, 1.0, opens_reply=True
+    )
+    assert whole.size > 24_000 // 2, "the whole sentence in one piece"
+
+
+def test_no_reply_leads_in_while_another_requests_first_sentence_waits(weights_dir) -> None:
+    """Two requests at once: the one served first skips its lead-in, which would have
+    delayed the other's first sound; the other, with nobody waiting, leads in."""
+    from wyoming_kokoro.server import make_engine  # imports torch: only here
+
+    engine = make_engine(
+        parse_settings(server_args(weights_dir, "--vocoder-window", "lead-in"), {})
+    )
+    text = "Turn on the kitchen lights."
+
+    async def pieces(audio) -> list:
+        return [pcm async for pcm in audio]
+
+    async def scenario() -> tuple[list, list, list]:
+        await engine.warm_up()
+        selection = engine.select("af_heart")
+        style = await engine.prepare_selection(selection)
+        alone = await pieces(engine.submit("C", selection, style, text, new_request=True))
+        gate = threading.Event()
+        busy = engine.scheduler.submit("B", "v1.0", lambda cancelled: gate.wait(30))
+        await asyncio.sleep(0.1)  # the inference thread is held: both requests queue
+        first = engine.submit("A", selection, style, text, new_request=True)
+        second = engine.submit("D", selection, style, text, new_request=True)
+        gate.set()
+        await busy
+        return alone, await pieces(first), await pieces(second)
+
+    try:
+        alone, served_first, served_second = asyncio.run(scenario())
+    finally:
+        engine.close()
+    assert len(alone) == 2, "alone, a reply leads in"
+    assert len(served_first) == 1, "its lead-in would have delayed the request behind it"
+    assert len(served_second) == 2, "nobody waited behind it"
+    whole, led = (np.concatenate(reply) for reply in (served_first, alone))
+    assert whole.shape == led.shape
+    words = int(np.flatnonzero(np.abs(whole) >= WORDS_LEVEL * 32767)[0])
+    assert np.array_equal(whole[words:], led[words:]), "the same words either way"

@@ -127,8 +127,9 @@ def test_vocoder_window_setting_names_the_measured_modes() -> None:
     from wyoming_kokoro.models.streaming import DEFAULT_WINDOW, VOCODER_MODES, LeadIn
 
     assert tuple(VOCODER_MODES) == VOCODER_MODE_NAMES
-    assert load_settings({}, {}).vocoder_window == "lead-in"
-    assert isinstance(VOCODER_MODES["lead-in"], LeadIn) and VOCODER_MODES["off"] is None
+    assert load_settings({}, {}).vocoder_window == "auto"
+    assert isinstance(VOCODER_MODES["auto"], LeadIn) and VOCODER_MODES["off"] is None
+    assert VOCODER_MODES["lead-in"].always and not VOCODER_MODES["auto"].always
     assert VOCODER_MODES[load_settings({"vocoder_window": "probes"}, {}).vocoder_window] == (
         DEFAULT_WINDOW
     )

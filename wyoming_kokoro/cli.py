@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "vocoder_window",
         "how a sentence's audio is cut into pieces: lead-in (whole sentences; a reply's "
-        "opening pause goes out while its first sentence renders), off (whole sentences), or "
+        "opening pause goes out while its first sentence renders), auto (lead-in where the "
+        "vocoder runs bf16 or on a GPU, where it brings the words sooner), off (whole "
+        "sentences), or "
         "the experimental windowed vocoder: probes (close to whole decoding) or fast (sooner, "
         f"sounds different) (default: {defaults.vocoder_window})",
         metavar="MODE",

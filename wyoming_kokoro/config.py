@@ -44,7 +44,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 """`--precision` choices (resolved per device in `models.vocoder.precision_for`)."""
 
-VOCODER_MODE_NAMES = ("lead-in", "off", "probes", "fast")
+VOCODER_MODE_NAMES = ("auto", "lead-in", "off", "probes", "fast")
 """`--vocoder-window` choices (their windows are in `models.streaming`, which needs torch)."""
 
 ENV_PREFIX = "WYOMING_KOKORO_"
@@ -384,7 +384,7 @@ SCHEMA = vol.Schema(
         vol.Optional("presets", default=()): _presets(),
         vol.Optional("lexicon", default=None): _optional(_path()),
         vol.Optional("samples_per_chunk", default=1024): _whole_number(64, 48000),
-        vol.Optional("vocoder_window", default="lead-in"): _choice(VOCODER_MODE_NAMES),
+        vol.Optional("vocoder_window", default="auto"): _choice(VOCODER_MODE_NAMES),
         vol.Optional("precision", default="auto"): _choice(PRECISIONS, fold_case=True),
         vol.Optional("streaming", default=True): _boolean(),
         vol.Optional("max_loaded_models", default=2): _whole_number(1, 2),

@@ -7,7 +7,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from .g2p import Phonemizer
 from .g2p.lexicon_g2p import LexiconPhonemizer, misaki_markup
 from .network import SAMPLE_RATE, KokoroNetwork
 from .segments import plan_segments
-from .streaming import synthesize_stream
+from .streaming import LeadIn, for_generator, synthesize_stream
 from .vocoder import generator_dtype, precision_for, prepare
 from .voicepacks import read_voice_pack
 
@@ -30,6 +30,15 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_CACHED_BLENDS = 16
 """Blended packs kept per model (about 0.5 MB each): the presets and recent blends."""
+
+
+def _describe_window(window: Any) -> str:
+    """How passes are cut into pieces, for the load's log line."""
+    if window is None:
+        return "whole sentences"
+    if isinstance(window, LeadIn):
+        return "whole sentences, a reply's opening pause sent ahead"
+    return "windowed"
 
 
 def _to_pcm(audio: np.ndarray, volume: float) -> np.ndarray:
@@ -102,12 +111,15 @@ class KokoroModel:
         precision = precision_for(options.precision, device)
         prepare(network.decoder.generator, precision)
         prepare_blocks(network.decoder, generator_dtype(network.decoder.generator))
+        window = for_generator(options.vocoder_window, device, precision)
+        options = replace(options, vocoder_window=window)
         _LOGGER.info(
-            "Loaded Kokoro %s from %s on %s (vocoder %s) in %.1f s",
+            "Loaded Kokoro %s from %s on %s (vocoder %s, %s) in %.1f s",
             build.version,
             checkpoint_path,
             device,
             precision,
+            _describe_window(window),
             time.monotonic() - started,
         )
         return cls(build, network, symbols, options)
