@@ -396,35 +396,3 @@ def test_a_paused_pass_of_a_client_that_left_stops_at_its_next_pause_point() -> 
     log, (long_result, answer_result) = asyncio.run(scenario())
     assert log == ["A2 start", "B1"], "A2 did no more work once its client was gone"
     assert isinstance(long_result, PassAbandoned) and answer_result == "B1"
-
-
-def test_a_job_can_see_whether_another_requests_first_sentence_waits() -> None:
-    """What the engine asks before a reply's lead-in (a later sentence never counts)."""
-
-    async def scenario() -> dict[str, bool]:
-        sched = scheduler()
-        seen: dict[str, bool] = {}
-
-        def looking(name: str, gate: threading.Event | None = None) -> Callable:
-            def work(cancelled: Callable[[], bool]) -> None:
-                seen[name] = sched.first_job_waiting()
-                if gate is not None:
-                    gate.wait(30)
-
-            return work
-
-        gate = threading.Event()
-        running = sched.submit("A", "v1.0", looking("A1", gate), new_request=True)
-        await asyncio.sleep(0.1)  # A1 runs and waits at its gate
-        rest = [
-            sched.submit("B", "v1.0", looking("B1"), new_request=True),
-            sched.submit("C", "v1.0", looking("C1"), new_request=True),
-            sched.submit("A", "v1.0", looking("A2")),
-        ]
-        gate.set()
-        await asyncio.gather(running, *rest)
-        sched.close()
-        return seen
-
-    seen = asyncio.run(scenario())
-    assert seen == {"A1": False, "B1": True, "C1": False, "A2": False}

@@ -236,11 +236,7 @@ class SpeechEngine:
         submitted ahead of time: the scheduler takes clients in turn, and
         `drop(client)` forgets what a vanished client still had queued. `new_request`
         marks a reply's first sentence: it raises BusyError if too many requests are
-        waiting already, and it may send its opening pause ahead (`--vocoder-window`),
-        unless another request's first sentence is waiting by the time it starts: that
-        lead-in's pass would delay their first sound by more than it brings this one's
-        forward. The pause then has the whole pass's noise floor, below -50 dBFS, instead
-        of the lead-in's; the words are the same samples either way.
+        waiting already, and it may send its opening pause ahead (`--vocoder-window`).
         """
         voice = selection.primary
         speed = self.speed if selection.speed is None else selection.speed
@@ -262,7 +258,7 @@ class SpeechEngine:
                     cancelled,
                     self.watch.progressed,
                     volume=volume,
-                    opens_reply=new_request and not self.scheduler.first_job_waiting(),
+                    opens_reply=new_request,
                 )
                 try:
                     for pcm in pieces:

@@ -215,18 +215,6 @@ class InferenceScheduler:
             job.result.cancel()
         return len(jobs)
 
-    def first_job_waiting(self) -> bool:
-        """Whether another request's first sentence is waiting for the inference thread.
-
-        A reply's first pass may spend extra time so its own listener hears the words
-        sooner (the vocoder's lead-in); while somebody else's first sound waits, that
-        time would be theirs.
-        """
-        with self._cond:
-            return any(
-                jobs and jobs[0].first and not jobs[0].abandoned for jobs in self._queues.values()
-            )
-
     def queued(self) -> int:
         with self._cond:
             return sum(len(jobs) for jobs in self._queues.values())
